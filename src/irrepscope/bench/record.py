@@ -1,0 +1,78 @@
+"""Recording benchmark results: machine facts and one replaceable section per benchmark."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HEADER = (
+    "# Benchmarks\n\n"
+    "Every table below was written by the command named above it (`irrepscope bench ...`);\n"
+    "rerun that command to reproduce it. Sections are replaced independently.\n"
+)
+
+
+def machine_description() -> str:
+    """One line naming the CPU, core count, memory, GPU and library versions."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {os.cpu_count()} cores{mem}, {gpu}; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} torch threads")
+
+
+def write_section(path: Path, name: str, command: str, body: str) -> Path:
+    """Replace (or append) the section ``name`` of the Markdown file ``path`` with ``body``."""
+    path = Path(path)
+    text = path.read_text() if path.exists() else HEADER
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    section = (f"{start}\n## {name}\n\nCommand: `{command}`  \nMachine: {machine_description()}"
+               f"  \nDate: {stamp}\n\n{body.rstrip()}\n{end}")
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else (
+        text.rstrip() + "\n\n" + section + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    """A GitHub-flavoured Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]

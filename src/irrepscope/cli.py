@@ -1,0 +1,227 @@
+"""Command-line entry point: parses arguments and calls one library function per subcommand.
+
+Each ``_add_*`` function owns one command group; the work lives in the library, imported lazily
+so that ``irrepscope --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from irrepscope.errors import IrrepscopeError
+
+
+def _print_json_or_text(result: dict, as_json: bool, text: str) -> None:
+    print(json.dumps(result, indent=2, default=str) if as_json else text)
+
+
+# --- sph -------------------------------------------------------------------------------------
+def _add_sph(sub: argparse._SubParsersAction) -> None:
+    sph = sub.add_parser("sph", help="spherical harmonics: info, opcount, accuracy, demo")
+    cmds = sph.add_subparsers(dest="sph_command", required=True)
+
+    info = cmds.add_parser("info", help="available backends and which one 'auto' picks")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=_sph_info)
+
+    opcount = cmds.add_parser("opcount", help="operation counts, direct vs recurrent (Figure 3)")
+    opcount.add_argument("--out", type=Path, default=Path("docs"))
+    opcount.set_defaults(func=_sph_opcount)
+
+    accuracy = cmds.add_parser("accuracy", help="error per l and dtype against a 50-digit oracle")
+    accuracy.add_argument("--out", type=Path, default=Path("docs"))
+    accuracy.add_argument("--vectors", type=int, default=2000, help="random directions per l")
+    accuracy.set_defaults(func=_sph_accuracy)
+
+    demo = cmds.add_parser("demo", help="evaluate a few order sets and compare with e3nn")
+    demo.set_defaults(func=_sph_demo)
+
+
+def _sph_info(args: argparse.Namespace) -> None:
+    from irrepscope.sph.api import backend_info
+
+    info = backend_info()
+    _print_json_or_text(info, args.json, "\n".join(f"{k}: {v}" for k, v in info.items()))
+
+
+def _sph_opcount(args: argparse.Namespace) -> None:
+    from irrepscope.sph.opcount import write_opcount_report
+
+    for path in write_opcount_report(args.out):
+        print(path)
+
+
+def _sph_accuracy(args: argparse.Namespace) -> None:
+    from irrepscope.sph.accuracy import write_accuracy_report
+
+    for path in write_accuracy_report(args.out, num_vectors=args.vectors):
+        print(path)
+
+
+def _sph_demo(args: argparse.Namespace) -> None:
+    from irrepscope.sph.demo import run_sph_demo
+
+    run_sph_demo()
+
+
+# --- data ------------------------------------------------------------------------------------
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="QM9 / user data: info and cache")
+    cmds = data.add_subparsers(dest="data_command", required=True)
+    info = cmds.add_parser("info", help="counts, label statistics, bond check, cache")
+    info.add_argument("--graph", choices=["bonds", "radius"], default="bonds")
+    info.add_argument("--cutoff", type=float, default=6.0, help="radius-graph cutoff in Å")
+    info.add_argument("--data-dir", type=Path, default=None)
+    info.add_argument("--xyz", type=Path, default=None, help="extended-XYZ file instead of QM9")
+    info.add_argument("--energy-key", default="energy", help="info key of the energy in --xyz")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=_data_info)
+
+
+def _data_info(args: argparse.Namespace) -> None:
+    from irrepscope.data.info import data_info, format_data_info
+
+    info = data_info(graph=args.graph, cutoff=args.cutoff, data_dir=args.data_dir,
+                     xyz=args.xyz, energy_key=args.energy_key)
+    _print_json_or_text(info, args.json, format_data_info(info))
+
+
+# --- model -----------------------------------------------------------------------------------
+def _add_model(sub: argparse._SubParsersAction) -> None:
+    model = sub.add_parser("model", help="model inspection")
+    cmds = model.add_subparsers(dest="model_command", required=True)
+    info = cmds.add_parser("info", help="irreps of every block, tensor-product paths, parameters")
+    info.add_argument("--config", type=Path, required=True)
+    info.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="KEY=VALUE")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=_model_info)
+
+
+def _model_info(args: argparse.Namespace) -> None:
+    from irrepscope.model.info import format_model_info, model_info
+    from irrepscope.train.config import load_config
+
+    info = model_info(load_config(args.config, args.overrides))
+    _print_json_or_text(info, args.json, format_model_info(info))
+
+
+# --- train / sweep ---------------------------------------------------------------------------
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train one config with Lightning")
+    train.add_argument("--config", type=Path, required=True)
+    train.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE")
+    train.add_argument("--run-dir", type=Path, default=None)
+    train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
+    train.add_argument("--devices", type=int, default=None)
+    train.add_argument("--strategy", default=None, help="e.g. ddp (Lightning strategy name)")
+    train.add_argument("--accelerator", default=None, help="cpu, gpu or auto")
+    train.set_defaults(func=_train)
+
+    sweep = sub.add_parser("sweep", help="train several configs; Table 1-style CSV/Markdown")
+    sweep.add_argument("configs", type=Path, nargs="+")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE")
+    sweep.add_argument("--out", type=Path, default=Path("runs/sweep"))
+    sweep.set_defaults(func=_sweep)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from irrepscope.train.run import train_from_config_file
+
+    run_dir = train_from_config_file(args.config, overrides=args.overrides,
+                                     run_dir=args.run_dir, resume=args.resume,
+                                     devices=args.devices, strategy=args.strategy,
+                                     accelerator=args.accelerator)
+    print(run_dir)
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from irrepscope.train.run import sweep
+
+    for path in sweep(args.configs, overrides=args.overrides, out_dir=args.out):
+        print(path)
+
+
+# --- analysis --------------------------------------------------------------------------------
+def _add_analysis(sub: argparse._SubParsersAction) -> None:
+    analyze = sub.add_parser("analyze", help="irrep analysis of a trained run")
+    analyze.add_argument("run_dir", type=Path)
+    analyze.add_argument("--block", type=int, action="append", default=None,
+                         help="block index to analyse besides the last (repeatable)")
+    analyze.add_argument("--panel", default=None,
+                         help="panel for the Figure 7-style extremes plot, e.g. 'invariant:l=4'")
+    analyze.set_defaults(func=_analyze)
+
+    compare = sub.add_parser("compare", help="several analysed runs side by side")
+    compare.add_argument("run_dirs", type=Path, nargs="+")
+    compare.add_argument("--out", type=Path, required=True)
+    compare.set_defaults(func=_compare)
+
+    demo = sub.add_parser("demo", help="the main job: train, analyse and compare two L sets")
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"))
+    demo.set_defaults(func=_demo)
+
+
+def _analyze(args: argparse.Namespace) -> None:
+    from irrepscope.analysis.report import analyze_run
+
+    print(analyze_run(args.run_dir, blocks=args.block, panel=args.panel))
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from irrepscope.analysis.report import compare_runs
+
+    print(compare_runs(args.run_dirs, args.out))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from irrepscope.analysis.demo import run_demo
+
+    print(run_demo(args.out))
+
+
+# --- bench -----------------------------------------------------------------------------------
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="benchmarks; results go to docs/benchmarks.md")
+    bench.add_argument("target", choices=["sph", "data", "train", "demo", "all"])
+    bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    bench.add_argument("--record", type=Path, default=Path("docs/benchmarks.md"),
+                       help="Markdown file whose section for this benchmark is replaced")
+    bench.add_argument("--no-record", action="store_true", help="print only")
+    bench.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from irrepscope.bench import run_benchmarks
+
+    run_benchmarks(args.target, quick=args.quick,
+                   record=None if args.no_record else args.record)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="irrepscope", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_sph, _add_data, _add_model, _add_train, _add_analysis, _add_bench):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line and exit with status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except IrrepscopeError as err:
+        print(f"irrepscope: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""The one exception family for errors a user can cause (bad config, bad molecule, missing file)."""
+
+
+class IrrepscopeError(Exception):
+    """Base class: the CLI prints the message alone, without a traceback."""
+
+
+class ConfigError(IrrepscopeError, ValueError):
+    """A configuration file or override is invalid; the message names the key and the fix."""
+
+
+class DataError(IrrepscopeError, ValueError):
+    """Input data is missing, truncated or invalid; the message names the molecule and problem."""
+
+
+class RunDirError(IrrepscopeError, FileNotFoundError):
+    """A run directory lacks a file a step needs; the message says which step writes it."""
