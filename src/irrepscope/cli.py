@@ -164,6 +164,8 @@ def _add_analysis(sub: argparse._SubParsersAction) -> None:
 
     demo = sub.add_parser("demo", help="the main job: train, analyse and compare two L sets")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
+    demo.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="KEY=VALUE", help="override applied to both demo configs")
     demo.set_defaults(func=_demo)
 
 
@@ -182,7 +184,7 @@ def _compare(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from irrepscope.analysis.demo import run_demo
 
-    print(run_demo(args.out))
+    print(run_demo(args.out, overrides=args.overrides))
 
 
 # --- bench -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ failure points at the layer rather than at rounding.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from e3nn import o3
@@ -36,7 +37,12 @@ def rotate_irreps(irreps: o3.Irreps | str, x: torch.Tensor, rotation: torch.Tens
     """Apply rotation (and inversion when ``parity``) to features ``x`` [..., irreps.dim]."""
     irreps = o3.Irreps(irreps)
     matrix = rotation if not parity else -rotation
-    d = irreps.D_from_matrix(matrix.to(torch.float64)).to(x.dtype)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # e3nn builds its SO(3) generators in the default dtype
+    try:
+        d = irreps.D_from_matrix(matrix.to(torch.float64)).to(x.dtype)
+    finally:
+        torch.set_default_dtype(previous)
     return x @ d.T
 
 
@@ -66,3 +72,88 @@ def assert_equivariant(
                     f"not equivariant (trial {trial}, inversion={inversion}): "
                     f"max |error| {err:.3e} > {atol * scale:.3e}"
                 )
+
+
+# --- molecule-level checks (PyG batches with z, pos, edge_index, batch) -----------------------
+def permutation_within_molecules(molecule: torch.Tensor,
+                                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random atom permutation [N] that keeps each atom in its molecule (batch vector sorted)."""
+    key = molecule.to(torch.float64) + torch.rand(molecule.shape[0], dtype=torch.float64,
+                                                  generator=generator).to(molecule.device)
+    return torch.argsort(key)
+
+
+def transform_molecules(batch: Any, rotation: torch.Tensor | None = None,
+                        translation: torch.Tensor | None = None, inversion: bool = False,
+                        permutation: torch.Tensor | None = None) -> Any:
+    """Copy of a PyG batch: pos -> ±pos @ R^T + t, then atoms reordered (new i = old perm[i])."""
+    out = batch.clone()
+    pos = batch.pos.detach()
+    if rotation is not None:
+        pos = pos @ rotation.to(pos.dtype).T
+    if inversion:
+        pos = -pos
+    if translation is not None:
+        pos = pos + translation.to(pos.dtype)
+    if permutation is not None:
+        inverse = torch.empty_like(permutation)
+        inverse[permutation] = torch.arange(permutation.numel(), device=permutation.device)
+        out.z = batch.z[permutation]
+        pos = pos[permutation]
+        out.edge_index = inverse[batch.edge_index]
+        if getattr(batch, "batch", None) is not None:
+            out.batch = batch.batch[permutation]
+    out.pos = pos
+    return out
+
+
+def _random_symmetry(batch: Any, trial: int, generator: torch.Generator) -> dict[str, Any]:
+    molecule = getattr(batch, "batch", None)
+    if molecule is None:
+        molecule = torch.zeros(batch.pos.shape[0], dtype=torch.long)
+    return dict(rotation=random_rotation(generator=generator),
+                translation=5.0 * torch.randn(3, dtype=torch.float64, generator=generator),
+                inversion=trial % 2 == 1,
+                permutation=permutation_within_molecules(molecule, generator))
+
+
+def assert_energy_invariant(energy_fn: Callable[[Any], torch.Tensor], batch: Any, *,
+                            rtol: float = 1e-9, trials: int = 2, seed: int = 0) -> None:
+    """energy_fn(batch) [B] is unchanged by rotation, inversion, translation and permutation."""
+    generator = torch.Generator().manual_seed(seed)
+    reference = energy_fn(batch).detach()
+    scale = max(1.0, reference.abs().max().item() if reference.numel() else 1.0)
+    for trial in range(trials):
+        ops = _random_symmetry(batch, trial, generator)
+        for name in ("rotation", "translation", "inversion", "permutation", "all"):
+            kwargs = ops if name == "all" else {name: ops[name]}
+            if name == "inversion" and not ops["inversion"]:
+                continue
+            err = (energy_fn(transform_molecules(batch, **kwargs)).detach() - reference).abs()
+            if err.numel() and err.max().item() > rtol * scale:
+                raise AssertionError(f"energy not invariant under {name} (trial {trial}): "
+                                     f"max |error| {err.max().item():.3e} > {rtol * scale:.3e}")
+
+
+def forces(energy_fn: Callable[[Any], torch.Tensor], batch: Any) -> torch.Tensor:
+    """-dE/dpos [N, 3] of energy_fn(batch) summed over molecules (eV/Å)."""
+    batch = batch.clone()
+    batch.pos = batch.pos.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(energy_fn(batch).sum(), batch.pos)
+    return -grad
+
+
+def assert_forces_equivariant(energy_fn: Callable[[Any], torch.Tensor], batch: Any, *,
+                              rtol: float = 1e-9, trials: int = 2, seed: int = 0) -> None:
+    """Forces rotate (and invert) with the molecule, ignore translation, follow permutation."""
+    generator = torch.Generator().manual_seed(seed)
+    reference = forces(energy_fn, batch)
+    scale = max(1.0, reference.abs().max().item())
+    for trial in range(trials):
+        ops = _random_symmetry(batch, trial, generator)
+        expected = reference @ ops["rotation"].to(reference.dtype).T
+        expected = (-expected if ops["inversion"] else expected)[ops["permutation"]]
+        err = (forces(energy_fn, transform_molecules(batch, **ops)) - expected).abs().max().item()
+        if err > rtol * scale:
+            raise AssertionError(f"forces not equivariant (trial {trial}): max |error| "
+                                 f"{err:.3e} > {rtol * scale:.3e}")

@@ -1,0 +1,272 @@
+"""The analysis of one trained run: embeddings -> NSPS -> projections -> utilization -> figures.
+
+Everything lands in ``run_dir/analysis/``; ``report.py`` turns the returned ``Analysis`` into
+report.md / report.html. Projections use ``random_state`` = the run's seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from irrepscope.analysis import figures, utilization
+from irrepscope.analysis.embeddings import (
+    RunEmbeddings,
+    TrainedRun,
+    compute_embeddings,
+    joint_view,
+    open_run,
+)
+from irrepscope.analysis.nsps import NSPSScores, nsps_scores
+from irrepscope.analysis.projection import Projection, phate_projection
+from irrepscope.errors import ConfigError
+
+TABLE_COLUMNS = ["block", "l", "columns", "variance_share", "probe_r2_energy", "probe_r2_nsps",
+                 "nsps_consistency_raw", "nsps_consistency_invariant", "ablation_rel_mse",
+                 "grad_abs", "grad_x_input_share"]
+
+
+@dataclass
+class Analysis:
+    """Results of ``analyse``: per-block projections, the utilization table, figures, notes."""
+
+    run_dir: Path
+    out_dir: Path
+    config: Any
+    embeddings: RunEmbeddings
+    nsps: NSPSScores
+    projections: dict[int, dict[tuple[str, str], Projection]]
+    table: list[dict[str, Any]]
+    figures: dict[str, Path]
+    summary: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_panel(panel: str, orders: list[int]) -> tuple[str, str]:
+    """'invariant:l=4' / 'raw:joint' / 'l=4' (view defaults to invariant) -> (view, key)."""
+    view, _, key = panel.rpartition(":")
+    view = view or "invariant"
+    key = key.strip()
+    if key.isdigit():
+        key = f"l={key}"
+    valid = figures.panel_keys(orders)
+    if view not in figures.VIEWS or key not in valid:
+        raise ConfigError(f"--panel {panel!r}: expected VIEW:KEY with VIEW in "
+                          f"{'/'.join(figures.VIEWS)} and KEY in {', '.join(valid)}")
+    return view, key
+
+
+def _project_block(emb: RunEmbeddings, block: int, seed: int, n_landmark: int,
+                   progress: bool) -> dict[tuple[str, str], Projection]:
+    by_l = emb.by_l(block)
+    jobs = []
+    for view in figures.VIEWS:
+        jobs.append((view, "joint", joint_view(by_l, view)))
+        jobs += [(view, f"l={l}", by_l[l][view]) for l in sorted(by_l)]
+    out = {}
+    for view, key, x in tqdm(jobs, desc=f"PHATE block {block}", disable=not progress,
+                             leave=False):
+        name = f"{emb.run_dir} block {block} {view} {key}"
+        out[(view, key)] = phate_projection(x, seed, name, n_landmark=n_landmark)
+    return out
+
+
+def _utilization_rows(emb: RunEmbeddings, block: int, nsps: np.ndarray,
+                      proj: dict[tuple[str, str], Projection], seed: int) -> list[dict[str, Any]]:
+    by_l = emb.by_l(block)
+    share = utilization.variance_share({l: v["raw"] for l, v in by_l.items()})
+    rows = []
+    for l, views in by_l.items():
+        inv = views["invariant"]
+        rows.append({
+            "block": block, "l": l, "columns": views["raw"].shape[1],
+            "variance_share": share[l],
+            "probe_r2_energy": utilization.ridge_probe_r2(inv, emb.energy_true, seed=seed),
+            "probe_r2_nsps": utilization.ridge_probe_r2(inv, nsps, seed=seed),
+            "nsps_consistency_raw": utilization.neighbourhood_consistency(
+                proj[("raw", f"l={l}")].coords, nsps),
+            "nsps_consistency_invariant": utilization.neighbourhood_consistency(
+                proj[("invariant", f"l={l}")].coords, nsps),
+            "ablation_rel_mse": float("nan"), "grad_abs": float("nan"),
+            "grad_x_input_share": float("nan"),
+        })
+    return rows
+
+
+def _model_loader(run: TrainedRun, limit: int, seed: int, batch_size: int,
+                  notes: list[str]) -> tuple[Any, np.ndarray]:
+    """(loader, positions in the test split) over all test graphs or a seeded sample of
+    ``limit`` of them."""
+    from torch_geometric.loader import DataLoader
+
+    n = len(run.test_graphs)
+    pick = np.arange(n)
+    if n > limit:
+        pick = np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+        notes.append(f"Ablation and input gradients use {limit} of the {n} test molecules "
+                     f"(drawn with the run seed {seed}); the other numbers use all {n}.")
+    graphs = [run.test_graphs[i] for i in pick]
+    return DataLoader(graphs, batch_size=batch_size, shuffle=False), pick
+
+
+def _default_panel(rows: list[dict[str, Any]], proj: dict[tuple[str, str], Projection]) -> str:
+    """The invariant l>0 panel with the most NSPS structure (lowest consistency), else l=0."""
+    candidates = [(r["nsps_consistency_invariant"], r["l"]) for r in rows
+                  if r["l"] > 0 and proj[("invariant", f"l={r['l']}")].ok
+                  and np.isfinite(r["nsps_consistency_invariant"])]
+    return f"invariant:l={min(candidates)[1]}" if candidates else "invariant:l=0"
+
+
+def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = None,
+            n_landmark: int = 200, batch_size: int = 64, max_model_molecules: int = 128,
+            progress: bool = True) -> Analysis:
+    """Compute everything for one run and write figures, tables and embeddings to analysis/.
+
+    Ablation and input gradients (|L| + 2 model passes) use at most ``max_model_molecules``
+    test molecules, drawn with the run seed; everything else uses the whole test split.
+    """
+    run_dir = Path(run_dir)
+    out_dir = run_dir / "analysis"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = open_run(run_dir, progress=progress)
+    config, seed = run.config, int(run.config.seed)
+    orders = list(config.model.orders)
+    if panel is not None:
+        parse_panel(panel, orders)  # fail early, before the slow steps
+    notes: list[str] = []
+    emb = compute_embeddings(run, blocks, batch_size=batch_size, progress=progress)
+    last = max(emb.joint)
+    scores = nsps_scores(emb.smiles, progress=progress)
+    if scores.num_unscorable:
+        notes.append(f"NSPS: {scores.num_unscorable} of {len(emb.smiles)} test molecules could "
+                     f"not be scored by RDKit (grey in the figures), e.g. "
+                     f"{scores.unscorable[0][1]!r}: {scores.unscorable[0][2]}")
+    projections = {b: _project_block(emb, b, seed, n_landmark, progress) for b in emb.joint}
+    for b, panels in projections.items():
+        notes += [f"block {b} {view} {key}: {p.note}" for (view, key), p in panels.items()
+                  if p.note]
+    table = [row for b in sorted(emb.joint)
+             for row in _utilization_rows(emb, b, scores.values, projections[b], seed)]
+    loader, pick = _model_loader(run, max_model_molecules, seed, batch_size, notes)
+    mse = float(np.mean((emb.energy_pred[pick] - emb.energy_true[pick]) ** 2))
+    mse, ablated = utilization.ablation(run.model, loader, orders, progress=progress,
+                                        baseline=mse)
+    grad_block = last - 1 if last > 0 else last
+    grads = utilization.input_gradients(run.model, loader, grad_block, progress=progress)
+    total_gxi = sum(g["grad_x_input"] for g in grads.values())
+    for row in table:
+        if row["block"] == last:
+            row["ablation_rel_mse"] = ablated[row["l"]]
+            row["grad_abs"] = grads[row["l"]]["grad_abs"]
+            row["grad_x_input_share"] = (grads[row["l"]]["grad_x_input"] / total_gxi
+                                         if total_gxi > 0 else float("nan"))
+    test_mse_all = float(np.mean((emb.energy_pred - emb.energy_true) ** 2))
+    notes.append(f"Input gradients are taken at the output of block {grad_block} (the input of "
+                 f"the last block): the readout is an l=0-only linear map, so dE/dx of the last "
+                 f"block's l>0 columns is zero by construction.")
+    figs = _write_figures(run_dir, out_dir, config, emb, scores, projections, table, panel,
+                          notes)
+    _write_table(out_dir, table)
+    emb.save(out_dir / "embeddings.npz")
+    _save_projections(out_dir / "projections.npz", projections, scores.values)
+    metrics_path = run_dir / "test_metrics.json"
+    test_metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    if not test_metrics:
+        notes.append("test_metrics.json is missing; the table uses the MSE recomputed here.")
+    summary = {
+        "run_dir": str(run_dir), "orders": orders, "hidden": config.model.hidden,
+        "epochs": test_metrics.get("epochs_trained", config.train.max_epochs),
+        "parameters": test_metrics.get("parameters",
+                                       sum(p.numel() for p in run.model.parameters())),
+        "test_mse": test_metrics.get("test_mse", test_mse_all),
+        "test_mse_recomputed": test_mse_all, "ablation_baseline_mse": mse,
+        "test_mae": test_metrics.get("test_mae"), "num_test": len(emb.test_indices),
+        "seed": seed, "last_block": last, "blocks": sorted(emb.joint),
+        "nsps_unscorable": scores.num_unscorable, "table": table,
+        "figures": {k: str(v.relative_to(out_dir)) for k, v in figs.items()},
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    return Analysis(run_dir, out_dir, config, emb, scores, projections, table, figs, summary,
+                    notes)
+
+
+def _write_figures(run_dir: Path, out_dir: Path, config: Any, emb: RunEmbeddings,
+                   scores: NSPSScores, projections: dict, table: list[dict[str, Any]],
+                   panel: str | None, notes: list[str]) -> dict[str, Path]:
+    orders = list(config.model.orders)
+    keys = figures.panel_keys(orders)
+    label = f"{run_dir.name}: L={orders}, h={config.model.hidden}"
+    last = max(emb.joint)
+    figs = {}
+    for b, panels in projections.items():
+        figs[f"projections_block{b}"] = figures.figure_projections(
+            panels, keys, scores.values, out_dir / f"projections_block{b}.png",
+            f"{label}, block {b} ({len(emb.test_indices)} test molecules)")
+    last_rows = [r for r in table if r["block"] == last]
+    chosen = panel or _default_panel(last_rows, projections[last])
+    view, key = parse_panel(chosen, orders)
+    proj = projections[last][(view, key)]
+    if proj.ok:
+        name = f"extremes_{view}_{key.replace('=', '')}"
+        figs[name] = figures.figure_extremes(proj, emb.smiles, scores.values,
+                                             out_dir / f"{name}.png",
+                                             f"{label}, block {last}, {view} {key}")
+        if panel is None:
+            notes.append(f"Extremes figure: panel {chosen} chosen automatically (the l>0 "
+                         f"invariant panel with the lowest NSPS neighbourhood consistency).")
+    else:
+        notes.append(f"Extremes figure skipped: panel {view} {key} has no projection "
+                     f"({proj.status}).")
+    figs["tensor_product_paths"] = figures.figure_tensor_product_paths(
+        orders, out_dir / "tensor_product_paths.png", f"tensor-product paths, L={orders}")
+    metrics = run_dir / "metrics.csv"
+    if metrics.exists():
+        figs["learning_curve"] = figures.figure_learning_curve(
+            metrics, out_dir / "learning_curve.png", f"{label}: learning curve")
+    else:
+        notes.append("Learning curve skipped: metrics.csv is missing.")
+    figs["utilization"] = figures.figure_utilization(last_rows, out_dir / "utilization.png",
+                                                     f"{label}: utilization per l")
+    return figs
+
+
+def _write_table(out_dir: Path, table: list[dict[str, Any]]) -> Path:
+    path = out_dir / "utilization.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=TABLE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(table)
+    return path
+
+
+def _save_projections(path: Path, projections: dict, nsps: np.ndarray) -> Path:
+    arrays: dict[str, np.ndarray] = {"nsps": nsps}
+    for b, panels in projections.items():
+        for (view, key), p in panels.items():
+            tag = f"block{b}|{view}|{key}"
+            arrays[f"status|{tag}"] = np.asarray(p.status)
+            if p.ok:
+                arrays[f"coords|{tag}"] = p.coords
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def load_projections(path: Path, block: int) -> tuple[dict[tuple[str, str], Projection],
+                                                      np.ndarray]:
+    """Projections of one block and the NSPS values saved by ``analyse`` in projections.npz."""
+    data = np.load(path)
+    out = {}
+    for name in data.files:
+        if not name.startswith(f"status|block{block}|"):
+            continue
+        _, _, view, key = name.split("|")
+        tag = f"block{block}|{view}|{key}"
+        coords = data[f"coords|{tag}"] if f"coords|{tag}" in data.files else None
+        out[(view, key)] = Projection(tag, coords, str(data[name]))
+    return out, data["nsps"]

@@ -1,0 +1,222 @@
+"""Reports: report.md and a self-contained report.html (images base64-embedded) of one run or a
+comparison of runs. Public entry points: ``analyze_run`` and ``compare_runs``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from irrepscope.analysis.analyze import TABLE_COLUMNS, Analysis, analyse, load_projections
+from irrepscope.bench.record import markdown_table
+from irrepscope.errors import RunDirError
+
+# A document is a list of blocks: ("h1"|"h2"|"p"|"pre", text), ("ul", items),
+# ("table", header, rows), ("img", path, caption). Both renderers walk the same list.
+Block = tuple[Any, ...]
+
+VIEWS_EXPLAINED = (
+    "Two views of each order l: *raw* uses l's mul·(2l+1) pooled components, as in the paper; "
+    "*invariant* uses the norm of each channel's (2l+1)-vector (mul numbers; l=0 keeps the "
+    "signed scalar). Raw l>0 components rotate with the molecule, and QM9 orientations are "
+    "arbitrary, so raw projections mix orientation bookkeeping into the picture; the invariant "
+    "view does not. An l whose features are constant over the test set is shown as "
+    "'unused irrep'."
+)
+COLUMNS_EXPLAINED = (
+    "Columns: variance_share = share of the embedding's variance in l's raw columns; "
+    "probe_r2_* = 5-fold cross-validated ridge R² from l's invariant features; "
+    "nsps_consistency_* = mean |ΔNSPS| to the 10 nearest neighbours in l's PHATE projection "
+    "over the mean |ΔNSPS| of all pairs (1 = no structure, 0 = perfect); ablation_rel_mse = "
+    "relative change of test MSE when l is zeroed inside every block; grad_abs / "
+    "grad_x_input_share = input-gradient attribution of the energy to l (see notes)."
+)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _table_block(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Block:
+    return ("table", list(columns), [[_fmt(r.get(c, "")) for c in columns] for r in rows])
+
+
+def render_markdown(doc: list[Block], base: Path) -> str:
+    """Markdown text of a document; images are linked relative to ``base``."""
+    parts = []
+    for block in doc:
+        kind = block[0]
+        if kind in ("h1", "h2"):
+            parts.append(("# " if kind == "h1" else "## ") + block[1])
+        elif kind == "p":
+            parts.append(block[1])
+        elif kind == "pre":
+            parts.append("```\n" + block[1].rstrip() + "\n```")
+        elif kind == "table":
+            parts.append(markdown_table(block[1], block[2]))
+        elif kind == "ul":
+            parts.append("\n".join(f"- {item}" for item in block[1]) or "- none")
+        elif kind == "img":
+            rel = Path(os.path.relpath(Path(block[1]).resolve(), base.resolve()))
+            parts.append(f"![{block[2]}]({rel.as_posix()})\n\n*{block[2]}*")
+    return "\n\n".join(parts) + "\n"
+
+
+def render_html(doc: list[Block], title: str) -> str:
+    """A self-contained HTML page of a document (PNG images embedded as base64)."""
+    body = []
+    for block in doc:
+        kind = block[0]
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{html.escape(block[1])}</p>")
+        elif kind == "pre":
+            body.append(f"<pre>{html.escape(block[1])}</pre>")
+        elif kind == "ul":
+            items = "".join(f"<li>{html.escape(i)}</li>" for i in block[1]) or "<li>none</li>"
+            body.append(f"<ul>{items}</ul>")
+        elif kind == "table":
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in block[1])
+            rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row)
+                           + "</tr>" for row in block[2])
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif kind == "img":
+            data = base64.b64encode(Path(block[1]).read_bytes()).decode("ascii")
+            body.append(f'<figure><img src="data:image/png;base64,{data}" '
+                        f'alt="{html.escape(block[2])}"><figcaption>{html.escape(block[2])}'
+                        f"</figcaption></figure>")
+    style = ("body{font-family:sans-serif;max-width:1400px;margin:auto;padding:1em}"
+             "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;"
+             "padding:3px 8px;text-align:right}img{max-width:100%}pre{background:#f5f5f5;"
+             "padding:0.5em;overflow:auto}figcaption{color:#555;font-size:0.9em}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{style}</style></head><body>\n" + "\n".join(body)
+            + "\n</body></html>\n")
+
+
+def _write(doc: list[Block], out_dir: Path, title: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.md").write_text(render_markdown(doc, out_dir))
+    path = out_dir / "report.html"
+    path.write_text(render_html(doc, title))
+    return path
+
+
+def _metrics_block(summary: dict[str, Any]) -> Block:
+    rows = [["test MSE (eV², best.ckpt)", _fmt(summary["test_mse"])],
+            ["test MSE recomputed here (eV²)", _fmt(summary["test_mse_recomputed"])],
+            ["test MAE (eV)", _fmt(summary.get("test_mae") or float("nan"))],
+            ["test molecules", summary["num_test"]], ["parameters", summary["parameters"]],
+            ["epochs", summary["epochs"]], ["seed", summary["seed"]]]
+    return ("table", ["quantity", "value"], rows)
+
+
+def run_document(analysis: Analysis) -> list[Block]:
+    """The document of one analysed run."""
+    s = analysis.summary
+    config_text = (analysis.run_dir / "config.yaml").read_text() if (
+        analysis.run_dir / "config.yaml").exists() else json.dumps(analysis.config.to_dict())
+    doc: list[Block] = [("h1", f"irrepscope analysis: {analysis.run_dir.name}"),
+                        ("p", f"Run directory: {analysis.run_dir}. L={s['orders']}, "
+                              f"h={s['hidden']}; analysed the {s['num_test']} test molecules "
+                              f"stored in split.npz with best.ckpt."),
+                        ("h2", "Metrics"), _metrics_block(s)]
+    figs = analysis.figures
+    if "learning_curve" in figs:
+        doc.append(("img", figs["learning_curve"], "Learning curve from metrics.csv"))
+    doc += [("h2", "Utilization per l"), _table_block(analysis.table, TABLE_COLUMNS),
+            ("p", COLUMNS_EXPLAINED),
+            ("img", figs["utilization"], "Utilization numbers of the last block per l")]
+    doc.append(("h2", "Embedding projections (PHATE, coloured by NSPS)"))
+    doc.append(("p", VIEWS_EXPLAINED))
+    for b in s["blocks"]:
+        doc.append(("img", figs[f"projections_block{b}"],
+                    f"Block {b}{' (last)' if b == s['last_block'] else ''}: joint and per-l "
+                    f"projections, raw (top) and invariant (bottom) views"))
+    doc += [("img", path, f"Quadrant extremes of {name.removeprefix('extremes_')}: in each "
+                          f"quadrant, the molecule farthest from the median")
+            for name, path in figs.items() if name.startswith("extremes_")]
+    doc.append(("img", figs["tensor_product_paths"],
+                "Tensor-product paths: which input and spherical-harmonic orders feed which "
+                "outputs"))
+    doc += [("h2", "Notes"), ("ul", analysis.notes), ("h2", "Config"), ("pre", config_text)]
+    return doc
+
+
+def analyze_run(run_dir: Path, blocks: list[int] | None = None, panel: str | None = None,
+                progress: bool = True) -> Path:
+    """Analyse a trained run into run_dir/analysis/ and return the path of report.html."""
+    analysis = analyse(Path(run_dir), blocks=blocks, panel=panel, progress=progress)
+    return _write(run_document(analysis), analysis.out_dir,
+                  f"irrepscope analysis: {analysis.run_dir.name}")
+
+
+def _load_summary(run_dir: Path, progress: bool) -> tuple[dict[str, Any], list[str]]:
+    path = run_dir / "analysis" / "summary.json"
+    notes = []
+    if not path.exists():
+        if not (run_dir / "best.ckpt").exists():
+            raise RunDirError(f"{run_dir}: no best.ckpt; train it with `irrepscope train` first")
+        notes.append(f"{run_dir}: not analysed yet; ran `irrepscope analyze` on it first.")
+        analyze_run(run_dir, progress=progress)
+    return json.loads(path.read_text()), notes
+
+
+def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
+                 notes: Sequence[str] = ()) -> Path:
+    """Several runs side by side in out/: Table 1-style table, utilization, Figure 1 panels.
+
+    Runs not analysed yet are analysed first; ``notes`` are added to the report's notes.
+    """
+    from irrepscope.analysis import figures
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summaries, notes = [], list(notes)
+    for run_dir in run_dirs:
+        summary, more = _load_summary(Path(run_dir), progress)
+        summary["run_dir"] = str(run_dir)  # where it is now (a run dir may have been moved)
+        summaries.append(summary)
+        notes += more
+    names = [Path(s["run_dir"]).name for s in summaries]
+    if len(set(names)) < len(names):  # same folder name in different places: add the parent
+        names = [f"{Path(s['run_dir']).parent.name}_{Path(s['run_dir']).name}" for s in summaries]
+    table1 = [[name, str(s["orders"]), s["epochs"], s["hidden"],
+               f"{s['parameters'] / 1e6:.3f}", _fmt(float(s["test_mse"]))]
+              for name, s in zip(names, summaries, strict=True)]
+    util_rows = [{"run": name, **row} for name, s in zip(names, summaries, strict=True)
+                 for row in s["table"] if row["block"] == s["last_block"]]
+    doc: list[Block] = [
+        ("h1", "irrepscope comparison: " + ", ".join(names)),
+        ("h2", "Test error (Table 1 style)"),
+        ("table", ["run", "L", "epochs", "h", "# parameters (M)", "test MSE (eV²)"], table1),
+        ("h2", "Utilization per l (last block)"),
+        _table_block(util_rows, ["run", *TABLE_COLUMNS]), ("p", COLUMNS_EXPLAINED),
+        ("h2", "Embedding projections (last block, PHATE, coloured by NSPS)"),
+        ("p", VIEWS_EXPLAINED),
+    ]
+    for name, s in zip(names, summaries, strict=True):
+        analysis_dir = Path(s["run_dir"]) / "analysis"
+        panels, nsps = load_projections(analysis_dir / "projections.npz", s["last_block"])
+        fig = figures.figure_projections(
+            panels, figures.panel_keys(s["orders"]), nsps, out / f"projections_{name}.png",
+            f"{name}: L={s['orders']}, h={s['hidden']}, test MSE {_fmt(float(s['test_mse']))}"
+            " eV²")
+        doc.append(("img", fig, f"{name}: joint and per-l projections (raw top, invariant "
+                                f"bottom)"))
+        util = analysis_dir / s["figures"]["utilization"]
+        doc.append(("img", util, f"{name}: utilization per l"))
+    if notes:
+        doc += [("h2", "Notes"), ("ul", notes)]
+    (out / "comparison.json").write_text(json.dumps(
+        {"runs": summaries}, indent=2, default=float) + "\n")
+    return _write(doc, out, "irrepscope comparison")

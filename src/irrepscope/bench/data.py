@@ -1,0 +1,74 @@
+"""Benchmark of the data pipeline: first processing of QM9, cache load, item access.
+
+Targets (issue 4): first full processing (parse, validate, both graph kinds at one cutoff, SMILES
+check) <= 90 s on a 2-core machine; loading the cache <= 3 s. ``quick`` runs the same steps on
+the first 2,000 molecules of each CSV part.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from irrepscope.bench.record import markdown_table, median_time, write_section
+from irrepscope.data.dataset import load_dataset
+from irrepscope.data.qm9 import qm9_source_files
+
+QUICK_ROWS = 2000
+ITEMS = 2000
+
+
+def _write_slice(dest: Path, rows: int) -> Path:
+    """Copy the header and first ``rows`` molecules of every QM9 part into ``dest``."""
+    for src in qm9_source_files():
+        with open(src) as fin, open(dest / src.name, "w") as fout:
+            for i, line in enumerate(fin):
+                if i > rows:
+                    break
+                fout.write(line)
+    return dest
+
+
+def _items_per_second(dataset, count: int) -> float:
+    n = min(count, len(dataset))
+    start = time.perf_counter()
+    for i in range(n):
+        dataset[i]
+    return n / (time.perf_counter() - start)
+
+
+def run(quick: bool = False, record: Path | None = None) -> str:
+    """Measure, print and (with ``record``) write the 'data' section; returns the table."""
+    with tempfile.TemporaryDirectory(prefix="irrepscope-bench-data-") as tmp:
+        tmp = Path(tmp)
+        qm9_dir = None
+        if quick:
+            qm9_dir = tmp / "src"
+            qm9_dir.mkdir()
+            _write_slice(qm9_dir, QUICK_ROWS)
+        data_dir = tmp / "cache"
+        start = time.perf_counter()
+        bonds = load_dataset(graph="bonds", data_dir=data_dir, qm9_dir=qm9_dir, progress=True)
+        first = time.perf_counter() - start
+        load = median_time(lambda: load_dataset(graph="bonds", data_dir=data_dir,
+                                                qm9_dir=qm9_dir, progress=False), repeats=3)
+        radius = load_dataset(graph="radius", data_dir=data_dir, qm9_dir=qm9_dir,
+                              progress=False)
+        rows = [
+            ["first processing (read, validate, both graphs, SMILES check)", f"{first:.1f} s",
+             "<= 90 s (full QM9)"],
+            ["cache load (median of 3)", f"{load:.2f} s", "<= 3 s (full QM9)"],
+            ["cache file size", f"{bonds.cache_path.stat().st_size / 2**20:.1f} MiB", ""],
+            ["item access, bonds graph", f"{_items_per_second(bonds, ITEMS):,.0f} /s", ""],
+            ["item access, radius graph (6 Å, built per item)",
+             f"{_items_per_second(radius, ITEMS):,.0f} /s", ""],
+        ]
+        disagreements = len(bonds.metadata["bond_disagreements"])
+    body = (f"{len(bonds):,} molecules; {disagreements:,} with geometry bonds that disagree "
+            f"with their SMILES.\n\n" + markdown_table(["step", "measured", "target"], rows))
+    print(body)
+    if record is not None:
+        command = "irrepscope bench data" + (" --quick" if quick else "")
+        write_section(record, "data" + (" (quick)" if quick else ""), command, body)
+    return body

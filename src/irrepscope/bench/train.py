@@ -1,0 +1,209 @@
+"""Training throughput, stock e3nn vs irrepscope's fused tensor product (`irrepscope bench train`).
+
+CPU, 2 threads, batch 32, QM9 bond graphs, the same batches for both builds; one training step is
+forward + backward + AdamW on the normalized MSE. Builds: *stock* = e3nn spherical harmonics +
+e3nn ``FullyConnectedTensorProduct``; *fused* = irrepscope SH (backend 'auto') +
+``FusedEdgeMessage``. Timings are interleaved (stock, fused, stock, ...) and the median per build is
+reported, so machine noise hits both alike (on a machine shared with other jobs, 2 OpenMP
+threads stall at every barrier; $IRREPSCOPE_BENCH_THREADS=1 then gives the meaningful ratio).
+The bound: necessary multiply-adds per step (radial MLP + tensor product, forward and backward,
+counted per edge from the fused plan) at the fp32 matmul rate measured in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from irrepscope.bench.record import markdown_table, write_section
+
+CONFIGS = [([0, 1, 2], 32), ([0, 1, 2, 3, 4], 16), ([0, 1, 2, 3, 4, 5, 6], 16),
+           ([0, 3, 4, 5, 6], 16), ([0, 1, 2, 10], 32)]
+BATCH_SIZE = 32
+THREADS = int(os.environ.get("IRREPSCOPE_BENCH_THREADS", "2"))  # override only on busy machines
+BUILDS = {"stock": {"sh_backend": "e3nn", "tensor_product": "e3nn"},
+          "fused": {"sh_backend": "auto", "tensor_product": "fused"}}
+
+
+def qm9_batches(num_batches: int) -> list:
+    """``num_batches`` fixed batches of 32 QM9 molecules (bond graphs), seeded train split."""
+    from torch_geometric.data import Batch
+
+    from irrepscope.data import load_dataset, make_split
+
+    dataset = load_dataset(source="qm9", graph="bonds")
+    train = make_split(len(dataset)).train[: num_batches * BATCH_SIZE]
+    graphs = [dataset[int(i)] for i in train]
+    return [Batch.from_data_list(graphs[k:k + BATCH_SIZE])
+            for k in range(0, len(graphs), BATCH_SIZE)]
+
+
+def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
+    """Measured fp32 matrix-multiply rate (GFLOP/s) at the current thread count, best of repeats."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def step_multiply_adds(model: torch.nn.Module, batches: list) -> float:
+    """Mean necessary multiply-adds per training step (radial MLP + TP, forward + backward)."""
+    from irrepscope.model.tensor_product import FusedEdgeMessage
+
+    per_edge = 0.0
+    for module in model.modules():
+        if isinstance(module, FusedEdgeMessage):
+            macs = module.multiply_adds_per_edge()
+            first = module.num_basis * module.radial_hidden  # basis needs no gradient: 1 backward
+            per_edge += 2 * first + 3 * (macs["radial"] - first) + 3 * macs["tensor_product"]
+    edges = statistics.mean(int(b.edge_index.shape[1]) for b in batches)
+    return per_edge * edges
+
+
+def build(orders: list[int], hidden: int, kind: str, seed: int = 0) -> tuple:
+    """(model, AdamW optimizer) of one build, float32, the same seed for both builds."""
+    from irrepscope.model import ModelConfig, build_model
+
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(orders=orders, hidden=hidden, **BUILDS[kind]))
+    return model, torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+
+def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: list) -> float:
+    """Wall seconds of one training step per batch (forward + backward + AdamW), summed."""
+    start = time.perf_counter()
+    for batch in batches:
+        target = (batch.y.view(-1) - model.config.label_mean) / model.config.label_std
+        loss = torch.nn.functional.mse_loss(model(batch, normalized=True), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
+
+
+def _first_step_peak_mib(connection, orders: list[int], hidden: int, kind: str) -> None:
+    """In a fresh process: send the peak resident memory above the pre-step level, MiB."""
+    torch.set_num_threads(THREADS)
+    batches = qm9_batches(1)
+    model, optimizer = build(orders, hidden, kind)
+    Path("/proc/self/clear_refs").write_text("5")  # resets the high-water mark VmHWM
+    before = _rss_kib("VmRSS")
+    train_steps(model, optimizer, batches)
+    connection.send((_rss_kib("VmHWM") - before) / 1024)
+    connection.close()
+
+
+def peak_step_memory_mib(orders: list[int], hidden: int, kind: str) -> float | None:
+    """Peak memory of one training step, measured in a fresh process (Linux; else None).
+
+    A fresh process, because memory freed by earlier steps stays with the allocator and would
+    hide a later step's growth.
+    """
+    import multiprocessing
+
+    if not Path("/proc/self/clear_refs").exists():
+        return None
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_first_step_peak_mib, args=(sender, orders, hidden, kind))
+    child.start()
+    sender.close()
+    try:
+        return receiver.recv()
+    except EOFError:  # the child died; its error went to stderr
+        return None
+    finally:
+        child.join()
+
+
+def profile_breakdown(model, optimizer, batches, top: int = 6) -> str:
+    """Share of one step's CPU time by operator (fused build), as 'op 41%, ...'."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        train_steps(model, optimizer, batches[:1])
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    return ", ".join(f"{e.key.replace('aten::', '')} {100 * e.self_cpu_time_total / total:.0f}%"
+                     for e in events[:top])
+
+
+def measure_config(orders, hidden, batches, repeats) -> dict:
+    """Interleaved timings, memory, bound and profile of one configuration."""
+    models = {kind: build(orders, hidden, kind) for kind in BUILDS}
+    for model, opt in models.values():  # warm-up (first-call setup, allocator)
+        train_steps(model, opt, batches[:1])
+    times: dict[str, list[float]] = {kind: [] for kind in BUILDS}
+    for _ in range(repeats):
+        for kind, (model, opt) in models.items():
+            times[kind].append(train_steps(model, opt, batches) / len(batches))
+    step = {kind: statistics.median(t) for kind, t in times.items()}
+    memory = {kind: peak_step_memory_mib(orders, hidden, kind) for kind in BUILDS}
+    macs = step_multiply_adds(models["fused"][0], batches)
+    return {
+        "L": orders, "h": hidden,
+        "params": sum(p.numel() for p in models["fused"][0].parameters()),
+        "stock": BATCH_SIZE / step["stock"], "fused": BATCH_SIZE / step["fused"],
+        "speedup": step["stock"] / step["fused"],
+        "gflop": 2 * macs / 1e9,
+        "fused_gflops": 2 * macs / step["fused"] / 1e9,
+        "memory": memory,
+        "profile": profile_breakdown(*models["fused"], batches),
+    }
+
+
+def run(quick: bool = False, record: Path | None = None) -> list[dict]:
+    """Measure every configuration; print the table and record it in ``record`` when given."""
+    torch.set_num_threads(THREADS)
+    num_batches, repeats = (1, 1) if quick else (3, 3)
+    batches = qm9_batches(num_batches)
+    rates = [matmul_gflops()]
+    results = []
+    for orders, hidden in CONFIGS:
+        results.append(measure_config(orders, hidden, batches, repeats))
+        rates.append(matmul_gflops())
+        r = results[-1]
+        print(f"L={orders} h={hidden}: stock {r['stock']:.1f} mol/s, fused {r['fused']:.1f} "
+              f"mol/s ({r['speedup']:.1f}x), fused {r['fused_gflops']:.0f} GFLOP/s "
+              f"(matmul {rates[-1]:.0f})", flush=True)
+    rate = max(rates)  # every fraction against the best matmul rate seen in the run
+    for r in results:
+        r["bound_fraction"] = r["fused_gflops"] / rate
+
+    def mem(value):
+        return "n/a" if value is None else f"{value:.0f}"
+
+    rows = [[f"{r['L']}", r["h"], f"{r['params']:,}", f"{r['stock']:.1f}", f"{r['fused']:.1f}",
+             f"{r['speedup']:.1f}x", f"{r['gflop']:.1f}", f"{100 * r['bound_fraction']:.0f}%",
+             mem(r["memory"]["stock"]), mem(r["memory"]["fused"])] for r in results]
+    table = markdown_table(["L", "h", "params", "stock mol/s", "fused mol/s", "speedup",
+                            "GFLOP/step", "fused % of matmul bound", "stock peak MiB",
+                            "fused peak MiB"], rows)
+    profiles = "\n".join(f"- L={r['L']} h={r['h']}: {r['profile']}" for r in results)
+    body = (f"CPU, {THREADS} threads, batch {BATCH_SIZE}, QM9 bond graphs, {num_batches} batches x "
+            f"{repeats} interleaved repeats (median); fp32 matmul rate {rate:.0f} GFLOP/s "
+            f"(1024^3, best in run). GFLOP/step: necessary radial-MLP + tensor-product work "
+            f"(forward + backward). Peak MiB: resident memory above the pre-step level during "
+            f"a first training step in a fresh process.\n\n{table}\n\n"
+            f"Where the fused step's time goes (operator self time):\n"
+            f"{profiles}\n")
+    print(body)
+    if record is not None:
+        command = "irrepscope bench train" + (" --quick" if quick else "")
+        write_section(Path(record), "train", command, body)
+    return results

@@ -1,0 +1,71 @@
+"""User data sets: extended-XYZ files read through ASE, labels taken as given (eV).
+
+Each frame is one molecule; its label is ``atoms.info[energy_key]`` (ASE moves the key
+``energy`` of an extxyz comment line into the attached calculator's results, which is read as
+well). Molecules go through the same validation and graphs as QM9; there is no SMILES check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from irrepscope.data.molecules import Problem, RawMolecules
+from irrepscope.errors import DataError
+
+
+def _energy(atoms, key: str) -> float | None:
+    if key in atoms.info:
+        value = atoms.info[key]
+    elif atoms.calc is not None and key in getattr(atoms.calc, "results", {}):
+        value = atoms.calc.results[key]
+    else:
+        return None
+    try:
+        return float(np.asarray(value).reshape(()))
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def read_xyz(path: str | Path, energy_key: str = "energy") -> RawMolecules:
+    """All frames of an extended-XYZ file; ``DataError`` if it cannot be read.
+
+    Frames without the energy, or with atomic number 0 (unknown 'X'), are dropped into
+    ``problems`` (index = frame number, from 0).
+    """
+    from ase.io import iread
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"extended-XYZ file {path} does not exist")
+    frames = []
+    try:
+        for atoms in iread(str(path), index=":", format="extxyz"):
+            frames.append(atoms)
+    except Exception as err:  # ASE raises many types for bad files; name the frame
+        raise DataError(f"{path}: frame {len(frames)} cannot be read ({type(err).__name__}: "
+                        f"{err}); unknown element symbols and malformed lines end up here") from err
+    if not frames:
+        raise DataError(f"{path} holds no frames")
+    zs, positions, counts, energies, kept, problems = [], [], [], [], [], []
+    for i, atoms in enumerate(frames):
+        numbers = atoms.get_atomic_numbers()
+        energy = _energy(atoms, energy_key)
+        if energy is None:
+            problems.append(Problem(i, f"has no energy under the key {energy_key!r}"))
+        elif len(numbers) == 0:
+            problems.append(Problem(i, "has no atoms"))
+        elif (numbers < 1).any():
+            problems.append(Problem(i, "contains an unknown element (atomic number 0)"))
+        else:
+            zs.append(numbers)
+            positions.append(atoms.get_positions())
+            counts.append(len(numbers))
+            energies.append(energy)
+            kept.append(i)
+    raw = RawMolecules(np.concatenate(zs) if zs else np.zeros(0),
+                       np.concatenate(positions) if positions else np.zeros((0, 3)),
+                       counts, energies, kept, [""] * len(kept))
+    raw.problems = problems
+    return raw

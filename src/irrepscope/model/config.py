@@ -1,0 +1,127 @@
+"""ModelConfig: every hyperparameter of the equivariant GNN, validated with one clear message each.
+
+Defaults are the paper's Table 2 (embedding 64, 20 Bessel functions, cutoff 6.0 Å, degree
+normalization 6.0828, label mean/std -76.116/10.3238 eV) with the canonical L=[0, 1, 2], h=32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from irrepscope.errors import ConfigError
+
+MAX_ORDER = 10
+SH_BACKENDS = ("auto", "torch", "triton", "e3nn")
+TENSOR_PRODUCTS = ("e3nn", "fused")
+
+
+@dataclass
+class ModelConfig:
+    """Hyperparameters of ``EquivariantGNN``; lengths in Å, label mean/std in eV."""
+
+    orders: list[int] = field(default_factory=lambda: [0, 1, 2])
+    hidden: int = 32
+    num_layers: int = 3
+    embedding_dim: int = 64
+    num_elements: int = 100
+    num_basis: int = 20
+    cutoff: float = 6.0
+    degree_norm: float = 6.0828
+    output_dim: int = 1
+    sh_backend: str = "auto"
+    tensor_product: str = "e3nn"
+    gate: bool = False
+    irrep_dropout: float = 0.0
+    label_mean: float = -76.116
+    label_std: float = 10.3238
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
+        """Build and validate from a mapping (e.g. a YAML section); unknown keys are errors."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(
+                f"model: expected a mapping of settings, got {type(values).__name__}"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"model: unknown key(s) {', '.join(unknown)}; "
+                f"valid keys: {', '.join(sorted(known))}"
+            )
+        return cls(**dict(values)).validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data copy (YAML/JSON friendly)."""
+        return dataclasses.asdict(self)
+
+    def validate(self) -> ModelConfig:
+        """Check every field, normalise ``orders`` to a sorted list of ints; returns ``self``."""
+        self.orders = _validate_orders(self.orders)
+        for name, minimum in (("hidden", 1), ("num_layers", 0), ("embedding_dim", 1),
+                              ("num_elements", 2), ("num_basis", 1), ("output_dim", 1)):
+            _check_int(name, getattr(self, name), minimum)
+        for name in ("cutoff", "degree_norm", "label_std"):
+            value = _check_float(name, getattr(self, name))
+            if value <= 0:
+                raise ConfigError(f"model.{name} must be > 0, got {value}")
+            setattr(self, name, value)
+        self.label_mean = _check_float("label_mean", self.label_mean)
+        self.irrep_dropout = _check_float("irrep_dropout", self.irrep_dropout)
+        if not 0.0 <= self.irrep_dropout < 1.0:
+            raise ConfigError(f"model.irrep_dropout must be in [0, 1), got {self.irrep_dropout}")
+        if self.sh_backend not in SH_BACKENDS:
+            raise ConfigError(
+                f"model.sh_backend must be one of {', '.join(SH_BACKENDS)}, got {self.sh_backend!r}"
+            )
+        if self.tensor_product not in TENSOR_PRODUCTS:
+            raise ConfigError(
+                f"model.tensor_product must be one of {', '.join(TENSOR_PRODUCTS)}, "
+                f"got {self.tensor_product!r}"
+            )
+        if not isinstance(self.gate, bool):
+            raise ConfigError(f"model.gate must be true or false, got {self.gate!r}")
+        return self
+
+
+def _validate_orders(orders: Any) -> list[int]:
+    if isinstance(orders, (str, bytes)) or not hasattr(orders, "__iter__"):
+        raise ConfigError(f"model.orders must be a list of integers like [0, 1, 2], got {orders!r}")
+    values = list(orders)
+    if not values:
+        raise ConfigError("model.orders is empty; give at least [0]")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"model.orders must contain integers, got {value!r} in {values}")
+        if not 0 <= value <= MAX_ORDER:
+            raise ConfigError(
+                f"model.orders: order {value} is outside 0..{MAX_ORDER} (in {values})"
+            )
+    if len(set(values)) != len(values):
+        raise ConfigError(f"model.orders must be distinct, got {values}")
+    if 0 not in values:
+        raise ConfigError(
+            "model.orders must include 0 (the energy is read out from the l=0 channels), "
+            f"got {values}"
+        )
+    return sorted(values)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"model.{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"model.{name} must be >= {minimum}, got {value}")
+
+
+def _check_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"model.{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"model.{name} must be finite, got {value}")
+    return value

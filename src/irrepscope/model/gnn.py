@@ -1,0 +1,175 @@
+"""The equivariant GNN of the paper (section 2, A.3): energies in eV and per-block embeddings.
+
+Architecture: atom embedding (``num_elements`` x ``embedding_dim``, index 0 padding, read as
+``embedding_dim x 0e``) -> input block (64x0e -> hidden irreps) -> ``num_layers + 1`` residual
+hidden -> hidden blocks -> per-atom ``o3.Linear`` to ``output_dim x 0e`` -> sum over each
+molecule's atoms -> ``nn.Linear(output_dim, 1)`` = normalized energy -> ``* label_std +
+label_mean`` = energy in eV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from irrepscope.errors import ConfigError, DataError
+from irrepscope.model.config import ModelConfig
+from irrepscope.model.interaction import InteractionBlock, edge_features
+from irrepscope.model.irreps import hidden_irreps, sh_irreps
+
+FeatureHook = Callable[[int, torch.Tensor, o3.Irreps], "torch.Tensor | None"]
+
+
+@dataclass
+class ModelOutput:
+    """energy [B] eV; per block: node_features [N, dim], graph_embeddings [B, dim], irreps."""
+
+    energy: torch.Tensor
+    node_features: list[torch.Tensor]
+    graph_embeddings: list[torch.Tensor]
+    irreps: list[o3.Irreps]
+
+
+def _molecule_index(batch: Any, num_atoms: int, device: torch.device) -> tuple[torch.Tensor, int]:
+    """(atom -> molecule index [N], number of molecules) of a PyG Batch, or of a single Data."""
+    index = getattr(batch, "batch", None)
+    if index is None:
+        return torch.zeros(num_atoms, dtype=torch.long, device=device), 1
+    num_graphs = getattr(batch, "num_graphs", None)
+    if num_graphs is None:
+        num_graphs = int(index.max()) + 1 if index.numel() else 0
+    return index, int(num_graphs)
+
+
+class EquivariantGNN(nn.Module):
+    """forward(batch) -> energies [num_molecules] (eV); embed(batch) -> ModelOutput.
+
+    ``batch`` is a PyG Batch (or Data) with ``z`` [N] (atomic numbers), ``pos`` [N, 3] (Å),
+    ``edge_index`` [2, E] (source -> target) and, for several molecules, ``batch`` [N].
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config.validate()
+        c = self.config
+        self.irreps_embedding = o3.Irreps(f"{c.embedding_dim}x0e")
+        self.irreps_sh = sh_irreps(c.orders)
+        self.irreps_hidden = hidden_irreps(c.orders, c.hidden)
+        self.embedding = nn.Embedding(c.num_elements, c.embedding_dim, padding_idx=0)
+        common = dict(num_basis=c.num_basis, radial_hidden=c.hidden, degree_norm=c.degree_norm,
+                      tensor_product=c.tensor_product, gate=c.gate, irrep_dropout=c.irrep_dropout)
+        blocks = [InteractionBlock(self.irreps_embedding, self.irreps_sh, self.irreps_hidden,
+                                   residual=False, **common)]
+        blocks += [InteractionBlock(self.irreps_hidden, self.irreps_sh, self.irreps_hidden,
+                                    residual=True, **common) for _ in range(c.num_layers + 1)]
+        self.blocks = nn.ModuleList(blocks)
+        self.readout = o3.Linear(self.irreps_hidden, o3.Irreps(f"{c.output_dim}x0e"))
+        self.head = nn.Linear(c.output_dim, 1)
+        self._check_irreps_chain()
+
+    def _check_irreps_chain(self) -> None:
+        """Each block takes the irreps the one before gives; the readout takes the last one's."""
+        given = self.irreps_embedding
+        for index, block in enumerate(self.blocks):
+            if block.irreps_in != given or block.message.irreps_in != given:
+                raise RuntimeError(f"block {index} takes {block.irreps_in}, is given {given}")
+            given = block.irreps_out
+        if self.readout.irreps_in != given:
+            raise RuntimeError(f"readout takes {self.readout.irreps_in}, is given {given}")
+
+    @property
+    def block_irreps(self) -> list[o3.Irreps]:
+        """Irreps of every block's output node features (block 0 is the input block)."""
+        return [block.irreps_out for block in self.blocks]
+
+    def _check_elements(self, z: torch.Tensor) -> None:
+        if torch.compiler.is_compiling() or z.numel() == 0:
+            return
+        low, high = int(z.min()), int(z.max())
+        if low < 1 or high >= self.config.num_elements:
+            raise DataError(f"atomic numbers must be in 1..{self.config.num_elements - 1} "
+                            f"(model.num_elements={self.config.num_elements}), got {low}..{high}")
+
+    def _node_features(self, batch: Any, feature_hook: FeatureHook | None,
+                       keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Final node features [N, hidden dim] and, when ``keep``, every block's output."""
+        z = batch.z
+        self._check_elements(z)
+        pos = batch.pos.to(self.embedding.weight.dtype)
+        c = self.config
+        sh, radial = edge_features(pos, batch.edge_index, c.orders, c.num_basis, c.cutoff,
+                                   c.sh_backend)
+        x = self.embedding(z)
+        kept = []
+        for index, block in enumerate(self.blocks):
+            x = block(x, batch.edge_index, sh.to(x.dtype), radial.to(x.dtype))
+            if feature_hook is not None:
+                replaced = feature_hook(index, x, block.irreps_out)
+                x = x if replaced is None else replaced
+            if keep:
+                kept.append(x)
+        return x, kept
+
+    def _energy(self, x: torch.Tensor, molecule: torch.Tensor, num_molecules: int,
+                normalized: bool) -> torch.Tensor:
+        per_atom = self.readout(x)
+        pooled = torch.zeros(num_molecules, per_atom.shape[-1], dtype=x.dtype, device=x.device)
+        out = self.head(pooled.index_add(0, molecule, per_atom)).squeeze(-1)
+        return out if normalized else out * self.config.label_std + self.config.label_mean
+
+    def forward(self, batch: Any, feature_hook: FeatureHook | None = None,
+                normalized: bool = False) -> torch.Tensor:
+        """Energies [num_molecules] in eV (or in label-normalized units when ``normalized``).
+
+        ``feature_hook(block_index, features [N, dim], irreps)`` sees every block's output; a
+        returned tensor replaces the features downstream (None keeps them).
+        """
+        x, _ = self._node_features(batch, feature_hook, keep=False)
+        molecule, num_molecules = _molecule_index(batch, x.shape[0], x.device)
+        return self._energy(x, molecule, num_molecules, normalized)
+
+    def embed(self, batch: Any, feature_hook: FeatureHook | None = None) -> ModelOutput:
+        """Energies (eV) plus every block's node features and per-molecule sums, with irreps."""
+        x, kept = self._node_features(batch, feature_hook, keep=True)
+        molecule, num_molecules = _molecule_index(batch, x.shape[0], x.device)
+        graphs = [torch.zeros(num_molecules, f.shape[-1], dtype=f.dtype, device=f.device)
+                  .index_add(0, molecule, f) for f in kept]
+        return ModelOutput(self._energy(x, molecule, num_molecules, normalized=False), kept,
+                           graphs, self.block_irreps)
+
+
+def model_config_of(config: Any) -> ModelConfig:
+    """The ModelConfig inside ``config``: a ModelConfig, a mapping, or an object with ``.model``."""
+    if isinstance(config, ModelConfig):
+        return config
+    if isinstance(config, Mapping):
+        return ModelConfig.from_dict(config)
+    inner = getattr(config, "model", None)
+    if inner is not None:
+        return model_config_of(inner)
+    raise ConfigError(
+        f"expected a ModelConfig or a run config with .model, got {type(config).__name__}"
+    )
+
+
+def build_model(config: Any, dtype: torch.dtype | None = None) -> EquivariantGNN:
+    """Build the model of a ModelConfig / run config (weights from torch's current RNG state).
+
+    ``dtype`` (default: torch's default dtype) is the dtype everything is built in. For float64
+    pass it here rather than calling ``.double()`` afterwards: e3nn's Clebsch-Gordan constants
+    are created in the build dtype, and upcasting float32 ones leaves ~1e-8 equivariance errors.
+    """
+    config = model_config_of(config)
+    if dtype is None:
+        return EquivariantGNN(config)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return EquivariantGNN(config)
+    finally:
+        torch.set_default_dtype(previous)

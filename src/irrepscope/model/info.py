@@ -1,0 +1,99 @@
+"""`irrepscope model info`: irreps of every block, tensor-product paths, parameter counts.
+
+Counted from the config by arithmetic (no model is built, so even L=[0..10] answers at once);
+tests check the numbers against ``sum(p.numel())`` of built models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from e3nn import o3
+
+from irrepscope.model.gnn import model_config_of
+from irrepscope.model.interaction import gated_irreps
+from irrepscope.model.irreps import hidden_irreps, sh_irreps
+from irrepscope.model.message import tensor_product_paths
+
+
+def _block_info(index: int, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps,
+                gate: bool, residual: bool, num_basis: int, radial_hidden: int) -> dict[str, Any]:
+    message_irreps = gated_irreps(irreps_out) if gate else irreps_out
+    paths = tensor_product_paths(irreps_in, irreps_sh, message_irreps)
+    weights = sum(p.num_weights for p in paths)
+    return {
+        "index": index,
+        "name": "input" if index == 0 else f"hidden_{index}",
+        "irreps_in": str(irreps_in),
+        "irreps_sh": str(irreps_sh),
+        "irreps_out": str(irreps_out),
+        "message_irreps": str(message_irreps),
+        "residual": residual,
+        "paths": [f"{irreps_in[p.i_in]} x {irreps_sh[p.i_sh]} -> {message_irreps[p.i_out]}"
+                  for p in paths],
+        "num_paths": len(paths),
+        "weights_per_edge": weights,
+        "parameters": num_basis * radial_hidden + radial_hidden * weights,
+    }
+
+
+def model_info(config: Any) -> dict[str, Any]:
+    """Summary dict of the model a ModelConfig / RunConfig describes; total under 'parameters'."""
+    c = model_config_of(config).validate()
+    irreps_embedding = o3.Irreps(f"{c.embedding_dim}x0e")
+    irreps_sh, irreps_hidden = sh_irreps(c.orders), hidden_irreps(c.orders, c.hidden)
+    blocks = [_block_info(0, irreps_embedding, irreps_sh, irreps_hidden, c.gate, False,
+                          c.num_basis, c.hidden)]
+    blocks += [_block_info(i, irreps_hidden, irreps_sh, irreps_hidden, c.gate, True,
+                           c.num_basis, c.hidden) for i in range(1, c.num_layers + 2)]
+    embedding = c.num_elements * c.embedding_dim
+    readout = sum(mul * c.output_dim for mul, ir in irreps_hidden if ir == o3.Irrep("0e"))
+    head = c.output_dim + 1
+    return {
+        "orders": list(c.orders),
+        "hidden": c.hidden,
+        "num_layers": c.num_layers,
+        "num_blocks": len(blocks),
+        "tensor_product": c.tensor_product,
+        "sh_backend": c.sh_backend,
+        "gate": c.gate,
+        "irrep_dropout": c.irrep_dropout,
+        "embedding_irreps": str(irreps_embedding),
+        "sh_irreps": str(irreps_sh),
+        "hidden_irreps": str(irreps_hidden),
+        "hidden_dim": irreps_hidden.dim,
+        "blocks": blocks,
+        "embedding_parameters": embedding,
+        "readout_parameters": readout,
+        "head_parameters": head,
+        "parameters": embedding + sum(b["parameters"] for b in blocks) + readout + head,
+    }
+
+
+def format_model_info(info: dict[str, Any]) -> str:
+    """Human-readable text of ``model_info``'s dict."""
+    lines = [
+        f"orders L={info['orders']}  h={info['hidden']}  blocks={info['num_blocks']}  "
+        f"tensor_product={info['tensor_product']}  sh_backend={info['sh_backend']}  "
+        f"gate={info['gate']}  irrep_dropout={info['irrep_dropout']}",
+        f"spherical harmonics: {info['sh_irreps']}",
+        f"hidden irreps:       {info['hidden_irreps']}  (dim {info['hidden_dim']})",
+        f"embedding: {info['embedding_irreps']}  {info['embedding_parameters']:,} parameters",
+    ]
+    previous = None
+    for block in info["blocks"]:
+        lines.append(
+            f"block {block['index']} ({block['name']}{', residual' if block['residual'] else ''}): "
+            f"{block['irreps_in']} x {block['irreps_sh']} -> {block['irreps_out']}; "
+            f"{block['num_paths']} paths, {block['weights_per_edge']:,} weights/edge, "
+            f"{block['parameters']:,} parameters"
+        )
+        if previous is not None and block["paths"] == previous["paths"]:
+            lines.append(f"    paths as in block {previous['index']}")
+        else:
+            lines.extend(f"    {path}" for path in block["paths"])
+            previous = block
+    lines.append(f"readout: {info['hidden_irreps']} -> scalars  {info['readout_parameters']:,} "
+                 f"parameters; head {info['head_parameters']:,}")
+    lines.append(f"parameters: {info['parameters']:,}")
+    return "\n".join(lines)

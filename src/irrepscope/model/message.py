@@ -1,0 +1,120 @@
+"""The message step of a convolution: source features x edge spherical harmonics, radially weighted.
+
+``EdgeMessage`` is the interface every implementation follows:
+``forward(node_src [E, irreps_in.dim], sh [E, irreps_sh.dim], radial_basis [E, num_basis])
+-> [E, irreps_out.dim]``. ``E3nnEdgeMessage`` is the reference implementation (stock e3nn);
+``irrepscope.model.tensor_product.FusedEdgeMessage`` (issue 7) computes the same function.
+
+Parameter layout of ``E3nnEdgeMessage`` (stable; weight converters rely on it):
+- ``radial.weight_in`` [num_basis, radial_hidden], ``radial.weight_out`` [radial_hidden,
+  weight_numel] (see ``RadialMLP``); these are the only entries of its state dict;
+- the tensor product has no parameters; the per-edge weight vector of length ``weight_numel`` is
+  laid out path by path in the order of ``tensor_product_paths`` (e3nn's
+  ``FullyConnectedTensorProduct`` order), each path's block flattened as [mul_in, mul_sh, mul_out].
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from irrepscope.errors import ConfigError
+from irrepscope.model.radial import RadialMLP
+
+
+class Path(NamedTuple):
+    """One tensor-product path: irrep entries (i_in, i_sh, i_out) and its number of weights."""
+
+    i_in: int
+    i_sh: int
+    i_out: int
+    num_weights: int
+
+
+def tensor_product_paths(
+    irreps_in: o3.Irreps | str, irreps_sh: o3.Irreps | str, irreps_out: o3.Irreps | str
+) -> list[Path]:
+    """Every allowed path of a fully connected tensor product, in e3nn's instruction order."""
+    irreps_in, irreps_sh = o3.Irreps(irreps_in), o3.Irreps(irreps_sh)
+    irreps_out = o3.Irreps(irreps_out)
+    return [
+        Path(i1, i2, i3, mul1 * mul2 * mul3)
+        for i1, (mul1, ir1) in enumerate(irreps_in)
+        for i2, (mul2, ir2) in enumerate(irreps_sh)
+        for i3, (mul3, ir3) in enumerate(irreps_out)
+        if ir3 in ir1 * ir2
+    ]
+
+
+class EdgeMessage(nn.Module):
+    """Interface: per-edge message from source features, edge SH and the radial basis."""
+
+    def __init__(self, irreps_in: o3.Irreps | str, irreps_sh: o3.Irreps | str,
+                 irreps_out: o3.Irreps | str, num_basis: int, radial_hidden: int) -> None:
+        super().__init__()
+        self.irreps_in = o3.Irreps(irreps_in)
+        self.irreps_sh = o3.Irreps(irreps_sh)
+        self.irreps_out = o3.Irreps(irreps_out)
+        self.num_basis = num_basis
+        self.radial_hidden = radial_hidden
+        self.paths = tensor_product_paths(self.irreps_in, self.irreps_sh, self.irreps_out)
+        self.weight_numel = sum(p.num_weights for p in self.paths)
+        unreached = set(range(len(self.irreps_out))) - {p.i_out for p in self.paths}
+        if unreached:
+            names = ", ".join(str(self.irreps_out[i]) for i in sorted(unreached))
+            raise ConfigError(
+                f"no tensor-product path reaches output irreps {names} from "
+                f"{self.irreps_in} x {self.irreps_sh}; choose orders that can couple"
+            )
+
+    def forward(self, node_src: torch.Tensor, sh: torch.Tensor,
+                radial_basis: torch.Tensor) -> torch.Tensor:
+        """[E, irreps_in.dim], [E, irreps_sh.dim], [E, num_basis] -> [E, irreps_out.dim]."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return (f"{self.irreps_in} x {self.irreps_sh} -> {self.irreps_out}, "
+                f"paths={len(self.paths)}, weights/edge={self.weight_numel}")
+
+
+class E3nnEdgeMessage(EdgeMessage):
+    """Radial MLP [num_basis -> radial_hidden -> weight_numel] + e3nn's fully connected TP."""
+
+    def __init__(self, irreps_in: o3.Irreps | str, irreps_sh: o3.Irreps | str,
+                 irreps_out: o3.Irreps | str, num_basis: int, radial_hidden: int) -> None:
+        super().__init__(irreps_in, irreps_sh, irreps_out, num_basis, radial_hidden)
+        self.tp = o3.FullyConnectedTensorProduct(
+            self.irreps_in, self.irreps_sh, self.irreps_out,
+            shared_weights=False, internal_weights=False,
+        )
+        if self.tp.weight_numel != self.weight_numel:  # e3nn changed its path rule
+            raise RuntimeError(f"e3nn reports {self.tp.weight_numel} weights, expected "
+                               f"{self.weight_numel}")
+        self.radial = RadialMLP(num_basis, radial_hidden, self.weight_numel)
+        for module in self.tp.modules():  # CG constants and masks are not state: checkpoints
+            for name, buffer in list(module.named_buffers(recurse=False)):  # hold two weights
+                delattr(module, name)
+                module.register_buffer(name, buffer, persistent=False)
+
+    def forward(self, node_src: torch.Tensor, sh: torch.Tensor,
+                radial_basis: torch.Tensor) -> torch.Tensor:
+        """[E, irreps_in.dim], [E, irreps_sh.dim], [E, num_basis] -> [E, irreps_out.dim]."""
+        return self.tp(node_src, sh, self.radial(radial_basis))
+
+
+def make_edge_message(kind: str, irreps_in: o3.Irreps | str, irreps_sh: o3.Irreps | str,
+                      irreps_out: o3.Irreps | str, num_basis: int,
+                      radial_hidden: int) -> EdgeMessage:
+    """The message step of ``kind``: 'e3nn' (reference) or 'fused' (model.tensor_product)."""
+    if kind == "e3nn":
+        cls: type[EdgeMessage] = E3nnEdgeMessage
+    elif kind == "fused":
+        from irrepscope.model.tensor_product import FusedEdgeMessage
+
+        cls = FusedEdgeMessage
+    else:
+        raise ConfigError(f"model.tensor_product must be 'e3nn' or 'fused', got {kind!r}")
+    return cls(irreps_in, irreps_sh, irreps_out, num_basis, radial_hidden)

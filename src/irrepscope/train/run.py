@@ -1,0 +1,260 @@
+"""Training runs: the run directory, Lightning Trainer set-up, resume, and reading runs back.
+
+Run directory layout (everything needed to reproduce and analyse a run)::
+
+    config.yaml        resolved RunConfig (every default written out)
+    split.npz          train/val/test indices into the data set (irrepscope.data.splits)
+    metrics.csv        one row per epoch: train/val MSE (eV^2), MAE (eV, meV), throughput, time
+    last.ckpt          Lightning checkpoint after the latest epoch (atomic write)
+    best.ckpt          checkpoint of the epoch with the lowest val_mse (atomic write)
+    versions.json      python, torch, e3nn, lightning, torch_geometric, numpy, irrepscope
+    test_metrics.json  test MSE/MAE of best.ckpt, its epoch, parameter count, training wall time
+    logs/              Lightning's CSVLogger (per-step loss), TensorBoard when enabled
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import platform
+import sys
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.strategies import DDPStrategy
+
+from irrepscope.data.splits import Split, load_split
+from irrepscope.errors import ConfigError, RunDirError
+from irrepscope.model.gnn import EquivariantGNN, build_model
+from irrepscope.train.callbacks import RunDirCallback, atomic_write_text, read_metrics
+from irrepscope.train.config import (
+    RESUMABLE_KEYS,
+    RunConfig,
+    config_differences,
+    load_config,
+)
+from irrepscope.train.datamodule import SPLIT_FILE, QM9DataModule, cached_dataset
+from irrepscope.train.module import EnergyModule, model_state_dict
+
+CONFIG_FILE = "config.yaml"
+VERSIONS_FILE = "versions.json"
+TEST_METRICS_FILE = "test_metrics.json"
+# Lightning chatter hidden during a run (messages, not errors): the run directory has the facts.
+_QUIET = ("sync_dist", "does not have many workers", "The number of training batches",
+          "Checkpoint directory", "GPU available but not used", "LOCAL_RANK", "srun",
+          "LeafSpec", "weights_only")
+_CHATTY_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Hide Lightning's info messages and known-harmless warnings inside the block."""
+    loggers = [logging.getLogger(name) for name in _CHATTY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        for text in _QUIET:
+            warnings.filterwarnings("ignore", message=f".*{text}.*")
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+
+
+def _is_rank_zero() -> bool:
+    """True in the launching process (before the Trainer exists, from the launch environment)."""
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def read_run_config(run_dir: str | Path) -> RunConfig:
+    """The ``RunConfig`` saved in ``run_dir/config.yaml``."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise RunDirError(f"{path} is missing; `irrepscope train` writes it when a run starts")
+    return load_config(path)
+
+
+def write_run_config(config: RunConfig, run_dir: Path) -> None:
+    """Write the resolved config as ``run_dir/config.yaml`` (atomic)."""
+    atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def environment_versions() -> dict[str, str]:
+    """Versions of the interpreter and the packages a run's numbers depend on."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in ("torch", "e3nn", "lightning", "torch_geometric", "numpy", "irrepscope"):
+        try:
+            out[package] = metadata.version(package.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    out["cuda"] = str(torch.version.cuda)
+    return out
+
+
+def make_trainer(config: RunConfig, run_dir: Path, callbacks: Sequence[L.Callback] = ()
+                 ) -> L.Trainer:
+    """A Lightning Trainer configured from ``config.train`` writing into ``run_dir``."""
+    t = config.train
+    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="logs")]
+    if t.tensorboard:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="logs_tb"))
+    strategy: Any = t.strategy
+    if strategy == "ddp":  # buffers are constants: no broadcast, so eval needs no collectives
+        strategy = DDPStrategy(broadcast_buffers=False)
+    return L.Trainer(
+        accelerator=t.accelerator, devices=t.devices, strategy=strategy, num_nodes=t.num_nodes,
+        precision=t.precision, max_epochs=t.max_epochs, deterministic=t.deterministic,
+        limit_train_batches=_limit(t.limit_train_batches),
+        limit_val_batches=_limit(t.limit_val_batches),
+        limit_test_batches=_limit(t.limit_test_batches), log_every_n_steps=t.log_every_n_steps,
+        gradient_clip_val=t.gradient_clip_val, enable_progress_bar=t.progress_bar,
+        enable_checkpointing=True, num_sanity_val_steps=0, use_distributed_sampler=False,
+        enable_model_summary=False, default_root_dir=str(run_dir), logger=loggers,
+        callbacks=[RunDirCallback(run_dir), *callbacks],
+    )
+
+
+def _limit(value: int | float) -> int | float | None:
+    """Lightning's limit_*_batches, None for 'all' (avoids its 'configured so 100%' notice)."""
+    return None if value == 1.0 and isinstance(value, float) else value
+
+
+def _check_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> None:
+    """Refuse to overwrite a trained run, or to resume one with a different model/data/seed."""
+    last = run_dir / "last.ckpt"
+    if not resume:
+        if last.exists():
+            raise RunDirError(f"{run_dir} already holds a run (last.ckpt); pass --resume to "
+                              f"continue it or choose another --run-dir")
+        return
+    if not last.exists():
+        raise RunDirError(f"cannot resume: {last} is missing (it is written at the end of "
+                          f"every epoch by `irrepscope train`)")
+    changed = [k for k in config_differences(read_run_config(run_dir), config)
+               if k not in RESUMABLE_KEYS]
+    if changed:
+        raise ConfigError(f"cannot resume {run_dir} with a different config: {', '.join(changed)}"
+                          f" changed (only {', '.join(sorted(RESUMABLE_KEYS))} may change)")
+
+
+def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
+          callbacks: Sequence[L.Callback] = ()) -> Path:
+    """Train ``config`` into ``run_dir`` (or continue it from ``last.ckpt``); returns run_dir."""
+    run_dir = Path(run_dir)
+    _check_run_dir(config, run_dir, resume)
+    if _is_rank_zero():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_run_config(config, run_dir)
+        atomic_write_text(run_dir / VERSIONS_FILE,
+                          json.dumps(environment_versions(), indent=2) + "\n")
+    with _quiet_lightning():
+        L.seed_everything(config.seed, workers=True, verbose=False)
+        module = EnergyModule(config)
+        if _is_rank_zero():
+            m = config.model
+            print(f"irrepscope: {'resuming' if resume else 'training'} L={m.orders} h={m.hidden} "
+                  f"({sum(p.numel() for p in module.model.parameters()):,} parameters, "
+                  f"{config.train.max_epochs} epochs) in {run_dir}", file=sys.stderr)
+        datamodule = QM9DataModule(config, run_dir, progress=config.train.progress_bar)
+        trainer = make_trainer(config, run_dir, callbacks)
+        trainer.fit(module, datamodule=datamodule, weights_only=True,
+                    ckpt_path=str(run_dir / "last.ckpt") if resume else None)
+        best = run_dir / "best.ckpt"
+        checkpoint = best if best.exists() else run_dir / "last.ckpt"
+        trainer.test(module, datamodule=datamodule, ckpt_path=str(checkpoint), verbose=False,
+                     weights_only=True)
+    if trainer.is_global_zero:
+        _write_test_metrics(run_dir, module, checkpoint)
+    return run_dir
+
+
+def _write_test_metrics(run_dir: Path, module: EnergyModule, checkpoint: Path) -> None:
+    """``test_metrics.json``: test errors of ``checkpoint`` plus size and training time."""
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    rows = read_metrics(run_dir / "metrics.csv")
+    metrics: dict[str, Any] = {k: module.epoch_metrics[k] for k in
+                               ("test_mse", "test_mae", "test_mae_mev")}
+    metrics.update(test_count=int(module.epoch_metrics["test_count"]),
+                   checkpoint=checkpoint.name, epoch=int(ckpt["epoch"]),
+                   global_step=int(ckpt["global_step"]),
+                   parameters=sum(p.numel() for p in module.model.parameters()),
+                   epochs_trained=len(rows),
+                   wall_time_s=sum(r.get("epoch_time_s") or 0.0 for r in rows))
+    atomic_write_text(run_dir / TEST_METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+
+
+def train_from_config_file(config_path: str | Path, overrides: Iterable[str] = (),
+                           run_dir: str | Path | None = None, resume: bool = False,
+                           devices: int | None = None, strategy: str | None = None,
+                           accelerator: str | None = None) -> Path:
+    """``irrepscope train``: load config + overrides, train; run_dir defaults to runs/<stem>."""
+    extra = [f"train.{k}={v}" for k, v in
+             (("devices", devices), ("strategy", strategy), ("accelerator", accelerator))
+             if v is not None]
+    config = load_config(config_path, [*overrides, *extra])
+    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / Path(config_path).stem
+    return train(config, run_dir, resume=resume)
+
+
+def _checkpoint_path(run_dir: Path, checkpoint: str | Path) -> Path:
+    if str(checkpoint) in ("best", "last"):
+        path = run_dir / f"{checkpoint}.ckpt"
+    else:
+        path = Path(checkpoint)
+    if not path.exists():
+        raise RunDirError(f"{path} is missing; `irrepscope train` writes best.ckpt and last.ckpt "
+                          f"at the end of each epoch")
+    return path
+
+
+def load_trained_model(run_dir: str | Path, checkpoint: str | Path = "best"
+                       ) -> tuple[EquivariantGNN, RunConfig]:
+    """(model in eval mode on CPU with the checkpoint's weights and dtype, its RunConfig).
+
+    ``checkpoint``: ``"best"``, ``"last"`` or a path to a ``.ckpt`` file.
+    """
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    ckpt = torch.load(_checkpoint_path(run_dir, checkpoint), map_location="cpu",
+                      weights_only=True)
+    state = model_state_dict(ckpt)
+    model = build_model(config.model)
+    dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
+    if len(dtypes) == 1:
+        model = model.to(dtypes.pop())
+    model.load_state_dict(state)
+    return model.eval(), config
+
+
+def load_run_split(run_dir: str | Path) -> Split:
+    """The train/val/test split saved in ``run_dir/split.npz``."""
+    path = Path(run_dir) / SPLIT_FILE
+    if not path.exists():
+        raise RunDirError(f"{path} is missing; `irrepscope train` writes it when a run starts")
+    return load_split(path)
+
+
+def load_run_dataset(run_dir: str | Path, progress: bool = True) -> Any:
+    """The data set (``MoleculeGraphs``) a run was trained on, as its config.yaml describes."""
+    return cached_dataset(read_run_config(run_dir), progress=progress)
+
+
+def sweep(configs: Sequence[str | Path], overrides: Iterable[str] = (),
+          out_dir: str | Path = Path("runs/sweep")) -> list[Path]:
+    """Train each config into ``out_dir/<stem>``; returns run dirs, then the table's CSV and MD."""
+    from irrepscope.train.sweep import run_sweep
+
+    return run_sweep(configs, overrides, Path(out_dir), train)

@@ -1,0 +1,84 @@
+"""analyze_run / compare_runs on a synthetic run (tiny random model, synthetic molecules)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from irrepscope.analysis import analyze, report
+from irrepscope.analysis.embeddings import TrainedRun
+from irrepscope.errors import ConfigError
+from irrepscope.model import ModelConfig
+from irrepscope.train.config import RunConfig
+
+
+@pytest.fixture()
+def fake_runs(monkeypatch, tmp_path, tiny_model, molecule_factory):
+    """Two run dirs whose open_run returns the tiny model on 40 synthetic test molecules."""
+    molecules = molecule_factory(40, seed=5)
+    config = RunConfig(seed=3, model=ModelConfig(orders=[0, 1, 2], hidden=4, num_layers=1))
+    dirs = []
+    for name in ("run_a", "run_b"):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        (run_dir / "metrics.csv").write_text("epoch,train_mse,train_mae,val_mse,val_mae\n"
+                                             "0,3.0,1.2,3.5,1.3\n1,2.0,1.0,2.5,1.1\n")
+        (run_dir / "test_metrics.json").write_text(json.dumps(
+            {"test_mse": 2.25, "test_mae": 1.05, "parameters": 1234, "epochs_trained": 2}))
+        (run_dir / "best.ckpt").write_text("placeholder: open_run is replaced in this test")
+        dirs.append(run_dir)
+
+    def fake_open_run(run_dir, checkpoint="best", progress=True):
+        return TrainedRun(run_dir, tiny_model, config, np.arange(100, 140), molecules)
+
+    monkeypatch.setattr(analyze, "open_run", fake_open_run)
+    return dirs
+
+
+def test_analyze_and_compare(fake_runs, tmp_path) -> None:
+    html = report.analyze_run(fake_runs[0], progress=False)
+    out = fake_runs[0] / "analysis"
+    assert html == out / "report.html" and (out / "report.md").exists()
+    for name in ("projections_block2.png", "tensor_product_paths.png", "learning_curve.png",
+                 "utilization.png", "utilization.csv", "embeddings.npz", "projections.npz"):
+        assert (out / name).exists(), name
+    assert len(list(out.glob("extremes_*.png"))) == 1
+    with open(out / "utilization.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["l"]) for r in rows] == [0, 1, 2]
+    assert [int(r["columns"]) for r in rows] == [4, 12, 20]
+    assert sum(float(r["variance_share"]) for r in rows) == pytest.approx(1.0)
+    text = html.read_text()
+    assert "data:image/png;base64," in text and "<img src=\"projections" not in text
+    assert "invariant" in text and "test_metrics" not in text
+    saved = np.load(out / "embeddings.npz")
+    np.testing.assert_array_equal(saved["test_indices"], np.arange(100, 140))
+    assert saved["block2_l1_raw"].shape == (40, 12) and saved["block2_l2_invariant"].shape == (
+        40, 4)
+
+    compare = report.compare_runs(fake_runs, tmp_path / "cmp", progress=False, notes=["hello"])
+    assert compare.exists() and (tmp_path / "cmp" / "report.md").exists()
+    md = (tmp_path / "cmp" / "report.md").read_text()
+    assert "run_a" in md and "run_b" in md and "hello" in md
+    assert "not analysed yet" in md  # run_b was analysed by compare itself
+    assert (fake_runs[1] / "analysis" / "report.html").exists()
+    assert len(list((tmp_path / "cmp").glob("projections_*.png"))) == 2
+
+
+def test_extra_block_and_panel(fake_runs) -> None:
+    report.analyze_run(fake_runs[0], blocks=[0], panel="raw:l=1", progress=False)
+    out = fake_runs[0] / "analysis"
+    assert (out / "projections_block0.png").exists() and (out / "extremes_raw_l1.png").exists()
+    with open(out / "utilization.csv") as handle:
+        blocks = [int(r["block"]) for r in csv.DictReader(handle)]
+    assert blocks == [0, 0, 0, 2, 2, 2]
+
+
+def test_bad_panel_and_block(fake_runs) -> None:
+    with pytest.raises(ConfigError, match="--panel"):
+        report.analyze_run(fake_runs[0], panel="invariant:l=7", progress=False)
+    with pytest.raises(ConfigError, match="block 9"):
+        report.analyze_run(fake_runs[0], blocks=[9], progress=False)

@@ -1,0 +1,99 @@
+"""Processed cache: reused, rebuilt after source / cutoff / format changes and corruption."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+from qm9_files import basic_rows, write_part
+
+from irrepscope.data import cache, dataset, load_dataset
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Counts calls of the processing step behind load_dataset."""
+    calls = []
+    real = dataset.process
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataset, "process", wrapper)
+    return calls
+
+
+def _load(qm9_dir, data_dir, **kwargs):
+    return load_dataset(data_dir=data_dir, qm9_dir=qm9_dir, progress=False, **kwargs)
+
+
+def test_cache_is_reused_and_equal(qm9_dir, tmp_path, counted):
+    first = _load(qm9_dir, tmp_path / "c")
+    second = _load(qm9_dir, tmp_path / "c")
+    assert len(counted) == 1
+    assert first.cache_path == second.cache_path and first.cache_path.exists()
+    for i in range(len(first)):
+        a, b = first[i], second[i]
+        assert torch.equal(a.pos, b.pos) and torch.equal(a.edge_index, b.edge_index)
+        assert torch.equal(a.y, b.y) and a.smiles == b.smiles
+    assert not [p for p in first.cache_path.parent.iterdir() if p.name.startswith(".")]
+    # the other graph kind comes from the same file
+    _load(qm9_dir, tmp_path / "c", graph="radius")
+    assert len(counted) == 1
+
+
+def test_default_data_dir_from_environment(qm9_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("IRREPSCOPE_DATA_DIR", str(tmp_path / "env"))
+    ds = load_dataset(qm9_dir=qm9_dir, progress=False)
+    assert ds.cache_path.parent == tmp_path / "env"
+
+
+def test_source_change_rebuilds(qm9_dir, tmp_path, counted, capsys):
+    _load(qm9_dir, tmp_path / "c")
+    rows = basic_rows()
+    rows[0]["InternalEnergy_0K_au"] = -40.5
+    write_part(qm9_dir / "qm9_part1.csv", rows)
+    os.utime(qm9_dir / "qm9_part1.csv", ns=(1, 1))
+    ds = _load(qm9_dir, tmp_path / "c")
+    assert len(counted) == 2 and "stale (its source files changed)" in capsys.readouterr().err
+    assert ds[0].y.item() == pytest.approx((-40.5 + 37.846772 + 4 * 0.500273) * 27.211386246,
+                                           rel=1e-6)
+
+
+def test_cutoff_change_rebuilds(qm9_dir, tmp_path, counted):
+    a = _load(qm9_dir, tmp_path / "c", graph="radius", cutoff=6.0)
+    b = _load(qm9_dir, tmp_path / "c", graph="radius", cutoff=1.2)
+    assert len(counted) == 2 and a.cache_path != b.cache_path
+    assert list(a.num_edges) == [20, 12, 6] and list(b.num_edges) == [8, 6, 4]
+
+
+def test_format_change_rebuilds(qm9_dir, tmp_path, counted, capsys, monkeypatch):
+    _load(qm9_dir, tmp_path / "c")
+    monkeypatch.setattr(cache, "FORMAT_VERSION", cache.FORMAT_VERSION + 1)
+    _load(qm9_dir, tmp_path / "c")
+    err = capsys.readouterr().err
+    assert len(counted) == 2 and "stale (format version" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_corruption_is_reported_and_rebuilt(qm9_dir, tmp_path, counted, capsys, damage):
+    path = _load(qm9_dir, tmp_path / "c").cache_path
+    data = path.read_bytes()
+    path.write_bytes({"garbage": b"\x80\x02not a torch file", "truncated": data[:len(data) // 2],
+                      "empty": b""}[damage])
+    ds = _load(qm9_dir, tmp_path / "c")
+    err = capsys.readouterr().err
+    assert len(counted) == 2 and "is corrupt" in err and len(err.splitlines()) == 1
+    assert len(ds) == 3 and path.read_bytes() != b""
+    _load(qm9_dir, tmp_path / "c")
+    assert len(counted) == 2  # the rebuilt file is used again
+
+
+def test_unsafe_pickle_is_not_loaded(qm9_dir, tmp_path, counted, capsys):
+    path = _load(qm9_dir, tmp_path / "c").cache_path
+    path.write_bytes(pickle.dumps({"key": os.getcwd, "meta": "{}"}))  # a callable: refused
+    _load(qm9_dir, tmp_path / "c")
+    assert len(counted) == 2 and "is corrupt" in capsys.readouterr().err

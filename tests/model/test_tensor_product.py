@@ -1,0 +1,228 @@
+"""FusedEdgeMessage: the same function, gradients and parameters as the stock-e3nn message step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from e3nn import o3
+
+from irrepscope.model import ModelConfig, build_model
+from irrepscope.model.message import E3nnEdgeMessage, make_edge_message
+from irrepscope.model.tensor_product import (
+    FusedEdgeMessage,
+    convert_e3nn_to_fused,
+    convert_fused_to_e3nn,
+    convert_state_dict,
+)
+from irrepscope.testing import assert_equivariant
+
+# the five configurations of the training benchmark (issue 7): orders, h
+CONFIGS = [([0, 1, 2], 32), ([0, 1, 2, 3, 4], 16), ([0, 1, 2, 3, 4, 5, 6], 16),
+           ([0, 3, 4, 5, 6], 16), ([0, 1, 2, 10], 32)]
+TABLE1 = Path(__file__).resolve().parents[2] / "configs" / "table1"
+ATOL = 1e-10
+
+
+def irreps_of(orders: list[int], mul: int) -> o3.Irreps:
+    return o3.Irreps("+".join(f"{mul}x{lo}{'e' if lo % 2 == 0 else 'o'}" for lo in orders))
+
+
+def message_pair(irreps_in, irreps_sh, irreps_out, hidden, seed=0):
+    """An e3nn message (float64, random weights) and the fused one converted from it."""
+    torch.manual_seed(seed)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # e3nn computes its wigner_3j in the default dtype
+    try:
+        ref = E3nnEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, hidden)
+        fused = FusedEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, hidden)
+    finally:
+        torch.set_default_dtype(default)
+    fused.load_state_dict(convert_e3nn_to_fused(ref))
+    return ref, fused
+
+
+def random_inputs(ref, num_edges=7, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(num_edges, ref.irreps_in.dim, generator=g, dtype=torch.float64)
+    sh = torch.randn(num_edges, ref.irreps_sh.dim, generator=g, dtype=torch.float64)
+    basis = torch.randn(num_edges, 20, generator=g, dtype=torch.float64)
+    return [t.requires_grad_() for t in (x, sh, basis)]
+
+
+def block_irreps(orders, hidden, block):
+    out = irreps_of(orders, hidden)
+    return (o3.Irreps("64x0e") if block == "input" else out), irreps_of(orders, 1), out
+
+
+@pytest.mark.parametrize("block", ["input", "hidden"])
+@pytest.mark.parametrize(("orders", "hidden"), CONFIGS, ids=lambda v: str(v))
+def test_outputs_and_gradients_match_e3nn(orders, hidden, block):
+    ref, fused = message_pair(*block_irreps(orders, hidden, block), hidden)
+    inputs = random_inputs(ref)
+    expected, actual = ref(*inputs), fused(*inputs)
+    assert actual.shape == expected.shape
+    torch.testing.assert_close(actual, expected, atol=ATOL, rtol=0)
+    cotangent = torch.randn_like(expected)
+    grads_ref = torch.autograd.grad(expected, [*inputs, ref.radial.weight_in,
+                                               ref.radial.weight_out], cotangent)
+    grads = torch.autograd.grad(actual, [*inputs, fused.weight_in, fused.weight_out], cotangent)
+    for g_ref, g in zip(grads_ref[:4], grads[:4], strict=True):
+        torch.testing.assert_close(g, g_ref, atol=ATOL, rtol=0)
+    torch.testing.assert_close(grads[4], grads_ref[4][:, fused.column_permutation],
+                               atol=ATOL, rtol=0)
+
+
+def test_general_multiplicities_and_repeated_irreps():
+    """Gate-style outputs (several 0e entries), SH with multiplicity > 1, odd input parities."""
+    ref, fused = message_pair("3x0e+2x1o+2x0e+1x2o", "2x0e+2x1o+1x2e", "4x0e+3x1o+2x0e+2x2e", 5)
+    inputs = random_inputs(ref)
+    expected, actual = ref(*inputs), fused(*inputs)
+    torch.testing.assert_close(actual, expected, atol=ATOL, rtol=0)
+    cotangent = torch.randn_like(expected)
+    for g_ref, g in zip(torch.autograd.grad(expected, inputs, cotangent),
+                        torch.autograd.grad(actual, inputs, cotangent), strict=True):
+        torch.testing.assert_close(g, g_ref, atol=ATOL, rtol=0)
+
+
+def test_conversion_round_trip_parameters_and_init_statistics():
+    irreps_in, irreps_sh, irreps_out = block_irreps([0, 1, 2], 32, "hidden")
+    torch.manual_seed(3)
+    fused = FusedEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, 32)
+    ref = E3nnEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, 32)
+    assert ([p.shape for p in fused.parameters()] == [p.shape for p in ref.parameters()])
+    assert sum(p.numel() for p in fused.parameters()) == 20 * 32 + 32 * 11264
+    for p_fused, p_ref in zip(fused.parameters(), ref.parameters(), strict=True):  # N(0, 1)
+        assert abs(p_fused.mean().item()) < 0.05 and abs(p_fused.std().item() - 1) < 0.05
+        assert abs(p_ref.std().item() - 1) < 0.05
+    ref.load_state_dict(convert_fused_to_e3nn(fused))
+    back = convert_e3nn_to_fused(ref)
+    for key, value in fused.state_dict().items():
+        assert torch.equal(back[key], value)
+    assert sorted(fused.column_permutation.tolist()) == list(range(fused.weight_numel))
+    assert isinstance(make_edge_message("fused", irreps_in, irreps_sh, irreps_out, 20, 32),
+                      FusedEdgeMessage)
+
+
+@pytest.mark.parametrize("block", ["input", "hidden"])
+@pytest.mark.parametrize("orders", [[0, 1, 2], [0, 3, 4, 5, 6], [0, 1, 2, 10]], ids=str)
+def test_message_is_equivariant(orders, block):
+    irreps_in, irreps_sh, irreps_out = block_irreps(orders, 3, block)
+    torch.manual_seed(0)
+    fused = FusedEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, 3).double()
+    basis = torch.randn(5, 20, dtype=torch.float64)  # invariant edge lengths
+    joint = torch.randn(5, irreps_in.dim + irreps_sh.dim, dtype=torch.float64)
+
+    def message(xy):
+        return fused(xy[:, :irreps_in.dim], xy[:, irreps_in.dim:], basis)
+
+    assert_equivariant(message, irreps_in + irreps_sh, irreps_out, joint)
+
+
+def table1_order_sets() -> list[tuple[list[int], int]]:
+    files = sorted(TABLE1.glob("*.yaml"))
+    assert len(files) == 11, f"expected the 11 rows of Table 1 in {TABLE1}, found {len(files)}"
+    sets = {}
+    for path in files:
+        model = yaml.safe_load(path.read_text())["model"]
+        sets[tuple(model["orders"])] = model["hidden"]
+    return [(list(k), v) for k, v in sets.items()]
+
+
+def test_every_table1_order_set():
+    """Fused == e3nn (input and hidden blocks, h=2) for each distinct L of configs/table1/."""
+    order_sets = table1_order_sets()
+    assert len(order_sets) == 9
+    for orders, _ in order_sets:
+        for block in ("input", "hidden"):
+            ref, fused = message_pair(*block_irreps(orders, 2, block), 2)
+            inputs = random_inputs(ref, num_edges=4)
+            torch.testing.assert_close(fused(*inputs), ref(*inputs), atol=ATOL, rtol=0)
+
+
+def test_no_edges():
+    ref, fused = message_pair(*block_irreps([0, 1, 2], 4, "hidden"), 4)
+    inputs = random_inputs(ref, num_edges=0)
+    out = fused(*inputs)
+    assert out.shape == (0, ref.irreps_out.dim)
+    out.sum().backward()
+    assert fused.weight_out.grad is not None and not fused.weight_out.grad.any()
+
+
+def test_torch_compile_fullgraph_has_no_graph_breaks():
+    ref, fused = message_pair(*block_irreps([0, 1, 2], 4, "hidden"), 4)
+    inputs = random_inputs(ref)
+    compiled = torch.compile(fused, fullgraph=True, backend="aot_eager")
+    out = compiled(*inputs)
+    torch.testing.assert_close(out, ref(*inputs), atol=ATOL, rtol=0)
+    grad = torch.autograd.grad(out.square().sum(), inputs[0])[0]
+    grad_ref = torch.autograd.grad(ref(*inputs).square().sum(), inputs[0])[0]
+    torch.testing.assert_close(grad, grad_ref, atol=ATOL, rtol=0)
+
+
+# the two largest stock-e3nn models take ~40 s each in float64: run with --runslow
+WHOLE_MODEL = [c if c[0] not in ([0, 1, 2, 3, 4, 5, 6], [0, 3, 4, 5, 6])
+               else pytest.param(*c, marks=pytest.mark.slow) for c in CONFIGS]
+
+
+@pytest.mark.parametrize(("orders", "hidden"), WHOLE_MODEL, ids=lambda v: str(v))
+def test_whole_model_energies_and_gradients_on_qm9(orders, hidden, qm9_molecules, make_batch):
+    """build_model e3nn vs fused after weight conversion: energies, forces, parameter grads."""
+    batch = make_batch(qm9_molecules[:3])  # HCN, oxirane, O=COCC#N: 15 atoms, 28 edges
+    torch.manual_seed(0)
+    models = {}
+    for kind in ("e3nn", "fused"):
+        config = ModelConfig(orders=orders, hidden=hidden, sh_backend="e3nn", tensor_product=kind)
+        models[kind] = build_model(config, dtype=torch.float64)
+    models["fused"].load_state_dict(convert_state_dict(models["e3nn"], to="fused"))
+    assert (sum(p.numel() for p in models["fused"].parameters())
+            == sum(p.numel() for p in models["e3nn"].parameters()))
+    results = {}
+    for kind, model in models.items():
+        pos = batch.pos.clone().requires_grad_()
+        energy = model(_with_pos(batch, pos))
+        weights = torch.linspace(-1.0, 2.0, energy.numel(), dtype=energy.dtype)
+        grads = torch.autograd.grad((energy * weights).sum(), [pos, *model.parameters()])
+        names = ["pos", *[n for n, _ in model.named_parameters()]]
+        state = dict(zip(names, grads, strict=True))
+        results[kind] = energy, state
+    torch.testing.assert_close(results["fused"][0], results["e3nn"][0], atol=ATOL, rtol=0)
+    grads_ref = results["e3nn"][1]
+    converted = _converted_grads(models["e3nn"], grads_ref)
+    for name, grad in results["fused"][1].items():
+        torch.testing.assert_close(grad, converted[name], atol=ATOL, rtol=0, msg=name)
+
+
+def _with_pos(batch, pos):
+    clone = batch.clone()
+    clone.pos = pos
+    return clone
+
+
+def _converted_grads(model_e3nn, grads):
+    """Map e3nn-layout gradients to fused names/layout (gradients permute like weights)."""
+    out = {"pos": grads["pos"]}
+    for name, module in model_e3nn.named_modules():
+        if isinstance(module, E3nnEdgeMessage):
+            perm = FusedEdgeMessage(module.irreps_in, module.irreps_sh, module.irreps_out,
+                                    module.num_basis, module.radial_hidden).column_permutation
+            out[f"{name}.weight_in"] = grads.pop(f"{name}.radial.weight_in")
+            out[f"{name}.weight_out"] = grads.pop(f"{name}.radial.weight_out")[:, perm]
+    out.update({k: v for k, v in grads.items() if k != "pos"})
+    return out
+
+
+def test_multiply_add_count_of_a_hidden_block():
+    """Radial: 20 h + h weights; TP: per path u w d1 (x with weights) + w d1 d3 (with S) + CG."""
+    irreps_in, irreps_sh, irreps_out = block_irreps([0, 1, 2], 32, "hidden")
+    fused = FusedEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, 32)
+    macs = fused.multiply_adds_per_edge()
+    assert macs["radial"] == 20 * 32 + 32 * 11264
+    dims = [(2 * irreps_in[p.i_in].ir.l + 1, 2 * irreps_out[p.i_out].ir.l + 1)
+            for p in fused.paths]
+    assert len(dims) == 11
+    nonzeros = int((fused.cg_matrix != 0).sum())
+    assert 0 < nonzeros < fused.cg_matrix.numel()
+    assert macs["tensor_product"] == sum(32 * 32 * d1 + 32 * d1 * d3 for d1, d3 in dims) + nonzeros

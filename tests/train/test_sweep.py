@@ -1,0 +1,47 @@
+"""Sweeps: a run per config, a Table 1-style CSV/Markdown; re-running resumes, never redoes."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from irrepscope.errors import ConfigError
+from irrepscope.train.callbacks import read_metrics
+from irrepscope.train.run import sweep
+
+
+def test_sweep_writes_table_and_is_restartable(tiny_settings: dict, tmp_path: Path) -> None:
+    paths = []
+    for name, orders in (("a_l012", [0, 1, 2]), ("b_l03", [0, 3])):
+        settings = {**tiny_settings, "model": {**tiny_settings["model"], "orders": orders}}
+        paths.append(tmp_path / f"{name}.yaml")
+        paths[-1].write_text(yaml.safe_dump(settings))
+    out = tmp_path / "sweep"
+    overrides = ["train.max_epochs=1", "train.limit_train_batches=2"]
+    result = sweep(paths, overrides, out)
+    assert result == [out / "a_l012", out / "b_l03", out / "sweep.csv", out / "sweep.md"]
+    with open(out / "sweep.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["orders"] for r in rows] == ["0 1 2", "0 3"]
+    assert [int(r["epochs"]) for r in rows] == [1, 1] and [int(r["hidden"]) for r in rows] == [4, 4]
+    assert all(float(r["test_mse"]) > 0 and float(r["wall_time_s"]) > 0 for r in rows)
+    assert int(rows[0]["parameters"]) != int(rows[1]["parameters"])
+    table = (out / "sweep.md").read_text().splitlines()
+    assert table[0].startswith("| L | Epochs | h | # of parameters (M) | Test MSE (eV²)")
+    assert table[2].startswith("| [0, 1, 2] | 1 | 4 |") and len(table) == 4
+    before = (out / "a_l012" / "last.ckpt").read_bytes()
+    sweep(paths, overrides, out)  # finished runs are resumed: nothing is retrained
+    assert (out / "a_l012" / "last.ckpt").read_bytes() == before
+    assert len(read_metrics(out / "a_l012" / "metrics.csv")) == 1
+
+
+def test_sweep_validates_every_config_first(tiny_settings: dict, tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(yaml.safe_dump(tiny_settings))
+    bad.write_text("model: {hidden: -1}\n")
+    with pytest.raises(ConfigError, match="model.hidden must be >= 1"):
+        sweep([good, bad], [], tmp_path / "out")
+    assert not (tmp_path / "out" / "good").exists()  # nothing trained before the error
