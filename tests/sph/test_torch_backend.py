@@ -47,3 +47,23 @@ def test_compiled_equals_eager() -> None:
     (grad,) = torch.autograd.grad(out, v, cot)
     (ref,) = torch.autograd.grad(spherical_harmonics([0, 2], v), v, cot)
     assert torch.allclose(grad, ref, atol=1e-5)
+
+
+def test_blocked_evaluation_equals_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large inputs run in cache-sized blocks: same values, gradients and double backward."""
+    from irrepscope.sph import torch_backend
+
+    g = torch.Generator().manual_seed(3)
+    v = torch.randn(37, 3, generator=g, dtype=torch.float64).requires_grad_(True)
+    cot = torch.randn(37, 41, generator=g, dtype=torch.float64)
+    ls = [0, 3, 4, 5, 6]
+
+    def first_and_second(chunk: int) -> tuple[torch.Tensor, ...]:
+        monkeypatch.setattr(torch_backend, "CHUNK", chunk)
+        out = spherical_harmonics(ls, v)
+        (grad,) = torch.autograd.grad(out, v, cot, create_graph=True)
+        (second,) = torch.autograd.grad(grad.square().sum(), v)
+        return out, grad, second
+
+    for ours, ref in zip(first_and_second(8), first_and_second(1 << 20), strict=True):
+        torch.testing.assert_close(ours, ref, atol=1e-12, rtol=0)

@@ -85,6 +85,9 @@ def _step(fn: Callable, v: torch.Tensor, cot: torch.Tensor | None) -> None:
 def measure(n: int, ls: list[int], backward: bool, repeats: int, device: torch.device,
             compiled: bool = True) -> dict[str, float | None]:
     """Median seconds per call of each implementation (None when it failed to run)."""
+    # a fresh Dynamo cache: the wrapped functions share code objects across order sets, and past
+    # torch's recompile limit a compiled function silently falls back to eager
+    torch._dynamo.reset()
     g = torch.Generator(device=device).manual_seed(0)
     v = torch.randn(n, 3, device=device, generator=g).requires_grad_(backward)
     width = max(sum(2 * l + 1 for l in ls), (max(ls) + 1) ** 2)

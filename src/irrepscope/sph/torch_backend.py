@@ -18,6 +18,9 @@ from irrepscope.sph import _generated_torch as _gen
 from irrepscope.sph.symbolic import scale
 
 EPS = 1e-12  # torch.nn.functional.normalize's eps, as e3nn uses it
+# Eager calls work on blocks of this many vectors: every intermediate column of a block stays in
+# the CPU's cache (at 2^20 vectors unblocked, [0..10] runs 2.4x slower per vector than at 2^17).
+CHUNK = 1 << 15
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -72,6 +75,13 @@ def vjp_flat(grad: torch.Tensor, vectors: torch.Tensor, orders: Sequence[int], n
     return torch.stack([gx, gy, gz], dim=1)
 
 
+def _chunked(fn, n: int, *tensors: torch.Tensor) -> torch.Tensor:
+    """fn over row blocks of ``tensors`` [n, ...], concatenated (one call when small or traced)."""
+    if n <= CHUNK or torch.compiler.is_compiling():
+        return fn(*tensors)
+    return torch.cat([fn(*(t[i:i + CHUNK] for t in tensors)) for i in range(0, n, CHUNK)])
+
+
 class SphericalHarmonicsFunction(torch.autograd.Function):
     """vectors [N, 3] (compute dtype) -> Y [N, D]; closed-form backward, double backward."""
 
@@ -80,14 +90,16 @@ class SphericalHarmonicsFunction(torch.autograd.Function):
                 normalization: str) -> torch.Tensor:
         ctx.save_for_backward(vectors)
         ctx.args = (orders, normalize, normalization)
-        return forward_flat(vectors, orders, normalize, normalization)
+        return _chunked(lambda v: forward_flat(v, orders, normalize, normalization),
+                        vectors.shape[0], vectors)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (vectors,) = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None, None, None
-        return vjp_flat(grad, vectors, *ctx.args), None, None, None
+        return _chunked(lambda g, v: vjp_flat(g, v, *ctx.args), vectors.shape[0], grad,
+                        vectors), None, None, None
 
 
 def spherical_harmonics_torch(orders: Sequence[int], vectors: torch.Tensor, normalize: bool,
