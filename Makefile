@@ -24,6 +24,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) -m pip install -q sphericart-torch $(TORCH_PIN) || echo "sphericart-torch could not be installed: benchmarking without it"
 	$(VENV)/bin/irrepscope bench all
 
 lint: $(STAMP)

@@ -1,9 +1,8 @@
-"""The whole of QM9 through the pipeline (slow: about a minute on two cores)."""
+"""The whole of QM9 through the pipeline (about 30 s on two cores)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from irrepscope.data import load_dataset
 from irrepscope.data.qm9 import LABEL_MEAN_EV, LABEL_STD_EV, QM9_NUM_MOLECULES
@@ -12,7 +11,6 @@ from irrepscope.data.qm9 import LABEL_MEAN_EV, LABEL_STD_EV, QM9_NUM_MOLECULES
 QM9_BOND_DISAGREEMENTS = 6811
 
 
-@pytest.mark.slow
 def test_full_qm9_processing(tmp_path):
     ds = load_dataset(graph="bonds", data_dir=tmp_path, progress=False)
     assert len(ds) == QM9_NUM_MOLECULES and not ds.metadata["skipped"]

@@ -162,12 +162,8 @@ def test_torch_compile_fullgraph_has_no_graph_breaks():
     torch.testing.assert_close(grad, grad_ref, atol=ATOL, rtol=0)
 
 
-# the two largest stock-e3nn models take ~40 s each in float64: run with --runslow
-WHOLE_MODEL = [c if c[0] not in ([0, 1, 2, 3, 4, 5, 6], [0, 3, 4, 5, 6])
-               else pytest.param(*c, marks=pytest.mark.slow) for c in CONFIGS]
-
-
-@pytest.mark.parametrize(("orders", "hidden"), WHOLE_MODEL, ids=lambda v: str(v))
+# all five configs of issue 7 (the two largest stock-e3nn models take ~40 s each in float64)
+@pytest.mark.parametrize(("orders", "hidden"), CONFIGS, ids=lambda v: str(v))
 def test_whole_model_energies_and_gradients_on_qm9(orders, hidden, qm9_molecules, make_batch):
     """build_model e3nn vs fused after weight conversion: energies, forces, parameter grads."""
     batch = make_batch(qm9_molecules[:3])  # HCN, oxirane, O=COCC#N: 15 atoms, 28 edges

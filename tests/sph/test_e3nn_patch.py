@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import irrepscope.sph.api as api
 import pytest
 import torch
 from e3nn import o3
 from e3nn.nn import Gate
 
+import irrepscope.sph.api as api
 from irrepscope.sph import e3nn_patched, patch_e3nn, unpatch_e3nn
 
 

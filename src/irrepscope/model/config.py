@@ -33,7 +33,7 @@ class ModelConfig:
     degree_norm: float = 6.0828
     output_dim: int = 1
     sh_backend: str = "auto"
-    tensor_product: str = "e3nn"
+    tensor_product: str = "fused"
     gate: bool = False
     irrep_dropout: float = 0.0
     label_mean: float = -76.116
