@@ -115,32 +115,15 @@ def build_plan(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps
     )
 
 
-def contraction_costs(plan: FusedPlan, pair: Pair) -> tuple[int, int]:
-    """Multiply-adds per edge of a pair's two contraction orders: (weights first, SH first).
-
-    Weights first: y = x (.) W [E, (m1, r), w], then y^T S. SH first: t = x (.) S [E, (u, r), m3],
-    then W^T t. The second is cheaper when the output order is lower than the input order.
-    """
-    mul_u, d1 = plan.in_slices[pair.i_in]
-    mul_w, d3 = plan.out_slices[pair.i_out]
-    weights_first = mul_u * d1 * pair.rows * mul_w + mul_w * d1 * pair.rows * d3
-    sh_first = mul_u * d1 * pair.rows * d3 + mul_u * pair.rows * mul_w * d3
-    return weights_first, sh_first
-
-
-def contract_sh_first(plan: FusedPlan, pair: Pair) -> bool:
-    """Whether the pair contracts x with the SH (Clebsch-Gordan) side first (fewer multiply-adds;
-    scalar inputs always go weights first, where the last radial layer is folded in)."""
-    weights_first, sh_first = contraction_costs(plan, pair)
-    return plan.in_slices[pair.i_in][1] > 1 and sh_first < weights_first
-
-
 def multiply_adds_per_edge(plan: FusedPlan, num_basis: int, radial_hidden: int) -> dict[str, int]:
-    """Necessary forward multiply-adds per edge: radial MLP, and tensor product (CG non-zeros),
-    each pair in its cheaper contraction order."""
-    contractions = sum(min(contraction_costs(plan, pair)) if plan.in_slices[pair.i_in][1] > 1
-                       else contraction_costs(plan, pair)[0] for pair in plan.pairs)
+    """Necessary forward multiply-adds per edge: radial MLP, and tensor product (CG non-zeros)."""
+    contract_x = contract_sh = 0
+    for pair in plan.pairs:
+        mul_u, d1 = plan.in_slices[pair.i_in]
+        mul_w, d3 = plan.out_slices[pair.i_out]
+        contract_x += mul_u * d1 * pair.rows * mul_w
+        contract_sh += mul_w * d1 * pair.rows * d3
     return {
         "radial": num_basis * radial_hidden + radial_hidden * int(plan.perm.numel()),
-        "tensor_product": contractions + plan.cg_nonzeros,
+        "tensor_product": contract_x + contract_sh + plan.cg_nonzeros,
     }

@@ -16,9 +16,6 @@ multiplicities, d1, d3 the dimensions and r the pair's paths (x SH multiplicity)
 3. ``S = sh @ cg_matrix`` gives per-edge Clebsch-Gordan matrices [E, (d1, r), d3] (e3nn's
    wigner_3j with its 'component'/'element' path normalisation and the MLP's constant factors
    folded in), and ``out_o += y^T S`` (a batched product) sums the pair into its output entry.
-4. Pairs whose output order is below their input order (d3 < d1) contract the other way round,
-   ``t = x_i [E, u, d1] @ S [E, d1, (r, d3)]`` then ``out_o += W^T t``, which needs fewer
-   multiply-adds there (``cg_paths.contraction_costs``).
 
 No slice of an activation appears in the autograd graph (only ``torch.split`` of parameters and
 inputs, whose backward is one concatenation), so the backward allocates no zero-filled
@@ -39,7 +36,7 @@ import torch
 from e3nn import o3
 
 from irrepscope.errors import ConfigError
-from irrepscope.model.cg_paths import build_plan, contract_sh_first, multiply_adds_per_edge
+from irrepscope.model.cg_paths import build_plan, multiply_adds_per_edge
 from irrepscope.model.message import E3nnEdgeMessage, EdgeMessage
 from irrepscope.model.radial import silu_second_moment_scale
 
@@ -65,7 +62,6 @@ class FusedEdgeMessage(EdgeMessage):
         self._weight_cols = [pair.weight_cols for pair in self.plan.pairs]
         self._cg_cols = [self.plan.in_slices[pair.i_in][1] * pair.rows
                          * self.plan.out_slices[pair.i_out][1] for pair in self.plan.pairs]
-        self._sh_first = [contract_sh_first(self.plan, pair) for pair in self.plan.pairs]
         # pairs from scalar inputs (2l+1 = 1) fold the last MLP layer into one wide product
         self._folded: dict[int, list[int]] = {}
         for q, pair in enumerate(self.plan.pairs):
@@ -96,15 +92,6 @@ class FusedEdgeMessage(EdgeMessage):
         for q, (pair, cg) in enumerate(zip(plan.pairs, cg_blocks, strict=True)):
             mul_u, d1 = plan.in_slices[pair.i_in]
             mul_w, d3 = plan.out_slices[pair.i_out]
-            prev = outs[pair.i_out]
-            if self._sh_first[q]:  # t = x (.) S [E, (u, r), d3], then out += W^T t
-                w = (hidden @ weight_blocks[q]).view(num_edges, mul_u * pair.rows, mul_w)
-                t = torch.bmm(x_flat[pair.i_in].view(num_edges, mul_u, d1),
-                              cg.view(num_edges, d1, pair.rows * d3))
-                t = t.view(num_edges, mul_u * pair.rows, d3)
-                outs[pair.i_out] = (torch.bmm(w.transpose(1, 2), t) if prev is None
-                                    else torch.baddbmm(prev, w.transpose(1, 2), t))
-                continue
             if q in ys:
                 y = ys[q].view(num_edges, pair.rows, mul_w)
             else:  # per-edge weights [E, u, rows*w], then one batched product over edges
@@ -114,6 +101,7 @@ class FusedEdgeMessage(EdgeMessage):
                         num_edges, mul_u, d1).transpose(1, 2).contiguous()
                 y = torch.bmm(x_t[pair.i_in], w).view(num_edges, d1 * pair.rows, mul_w)
             s = cg.view(num_edges, d1 * pair.rows, d3)
+            prev = outs[pair.i_out]
             outs[pair.i_out] = (torch.bmm(y.transpose(1, 2), s) if prev is None
                                 else torch.baddbmm(prev, y.transpose(1, 2), s))
         flat = [o.reshape(num_edges, mul * d)
