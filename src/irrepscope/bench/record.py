@@ -36,8 +36,9 @@ def machine_description() -> str:
     except (OSError, ValueError, IndexError):
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    threads = torch.get_num_threads()
     return (f"{cpu}, {os.cpu_count()} cores{mem}, {gpu}; torch {torch.__version__}, "
-            f"{torch.get_num_threads()} torch threads")
+            f"{threads} torch thread{'' if threads == 1 else 's'}")
 
 
 def write_section(path: Path, name: str, command: str, body: str) -> Path:

@@ -139,18 +139,18 @@ def run(quick: bool, record: Path | None) -> list[list[object]]:
                 rows.append([f"2^{n.bit_length() - 1}", key, "fwd+bwd" if bwd else "fwd", name,
                              f"{t * 1e3:.2f}", f"{n / t / 1e6:.2f}",
                              f"{base / t:.2f}" if base else "n/a", f"{bound / t:.3f}"])
+        header = ["N", "orders", "mode", "implementation", "median ms", "M vectors/s",
+                  "speed-up vs e3nn", "fraction of bandwidth bound"]
+        table = markdown_table(header, rows)
+        note = (f"float32 on {device.type}{', 1 thread' if device.type == 'cpu' else ''}; "
+                f"measured copy bandwidth {bw / 1e9:.1f} GB/s; {repeats} interleaved repeats, "
+                "medians; compiled = torch.compile (default inductor; not run with --quick); "
+                "sphericart always computes 0..l_max; e3nn computes 0..max(L) for any L.")
+        print(table)
+        print(note)
+        if record is not None:  # inside: the machine line names the thread count measured with
+            command = "irrepscope bench sph" + (" --quick" if quick else "")
+            write_section(record, "sph", command, note + "\n\n" + table)
     finally:
         torch.set_num_threads(threads)
-    header = ["N", "orders", "mode", "implementation", "median ms", "M vectors/s",
-              "speed-up vs e3nn", "fraction of bandwidth bound"]
-    table = markdown_table(header, rows)
-    note = (f"float32 on {device.type}{', 1 thread' if device.type == 'cpu' else ''}; "
-            f"measured copy bandwidth {bw / 1e9:.1f} GB/s; {repeats} interleaved repeats, "
-            "medians; compiled = torch.compile (default inductor; not run with --quick); "
-            "sphericart always computes 0..l_max; e3nn computes 0..max(L) for any L.")
-    print(table)
-    print(note)
-    if record is not None:
-        command = "irrepscope bench sph" + (" --quick" if quick else "")
-        write_section(record, "sph", command, note + "\n\n" + table)
     return rows
