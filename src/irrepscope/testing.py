@@ -12,6 +12,16 @@ from typing import Any
 import torch
 from e3nn import o3
 
+# The five models the paper's Table 1 and the training benchmark name: (orders L, h, number of
+# parameters counted on the authors' reference code).
+REFERENCE_MODELS: list[tuple[list[int], int, int]] = [
+    ([0, 1, 2], 32, 1_648_034),
+    ([0, 1, 2, 3, 4], 16, 778_066),
+    ([0, 1, 2, 3, 4, 5, 6], 16, 1_859_410),
+    ([0, 3, 4, 5, 6], 16, 827_218),
+    ([0, 1, 2, 10], 32, 2_631_074),
+]
+
 
 def tolerance(dtype: torch.dtype) -> float:
     """Absolute tolerance for an O(1) quantity computed in ``dtype``."""

@@ -14,7 +14,8 @@ def test_defaults_are_the_papers_table2():
                                                                                   3, 64, 100)
     assert (c.num_basis, c.cutoff, c.degree_norm, c.output_dim) == (20, 6.0, 6.0828, 1)
     assert (c.label_mean, c.label_std) == (-76.116, 10.3238)
-    assert (c.sh_backend, c.tensor_product, c.gate, c.irrep_dropout) == ("auto", "fused", False, 0.0)
+    assert (c.sh_backend, c.tensor_product, c.gate, c.irrep_dropout) == (
+        "auto", "fused", False, 0.0)
 
 
 def test_orders_are_sorted_and_tuples_accepted():

@@ -10,6 +10,7 @@ from irrepscope.errors import ConfigError, DataError
 from irrepscope.model import ModelConfig, ModelOutput, build_model
 from irrepscope.model.irreps import zero_orders
 from irrepscope.testing import (
+    REFERENCE_MODELS,
     assert_energy_invariant,
     assert_forces_equivariant,
     forces,
@@ -231,17 +232,8 @@ def test_build_model_accepts_run_config_and_mapping():
         build_model({"orders": [0], "hiden": 2})
 
 
-EXPECTED_PARAMETERS = [
-    ([0, 1, 2], 32, 1_648_034),
-    ([0, 1, 2, 3, 4], 16, 778_066),
-    ([0, 1, 2, 3, 4, 5, 6], 16, 1_859_410),
-    ([0, 3, 4, 5, 6], 16, 827_218),
-    ([0, 1, 2, 10], 32, 2_631_074),
-]
-
-
-@pytest.mark.parametrize(("orders", "hidden", "expected"), EXPECTED_PARAMETERS,
-                         ids=[str(o) for o, _, _ in EXPECTED_PARAMETERS])
+@pytest.mark.parametrize(("orders", "hidden", "expected"), REFERENCE_MODELS,
+                         ids=[str(o) for o, _, _ in REFERENCE_MODELS])
 def test_parameter_counts_match_reference(orders, hidden, expected):
     model = build_model(ModelConfig(orders=orders, hidden=hidden))
     assert sum(p.numel() for p in model.parameters()) == expected

@@ -10,17 +10,10 @@ import torch
 from irrepscope.errors import ConfigError
 from irrepscope.model import ModelConfig, build_model
 from irrepscope.model.info import format_model_info, model_info
-
-REFERENCE = [
-    ([0, 1, 2], 32, 1_648_034),
-    ([0, 1, 2, 3, 4], 16, 778_066),
-    ([0, 1, 2, 3, 4, 5, 6], 16, 1_859_410),
-    ([0, 3, 4, 5, 6], 16, 827_218),
-    ([0, 1, 2, 10], 32, 2_631_074),
-]
+from irrepscope.testing import REFERENCE_MODELS
 
 
-@pytest.mark.parametrize(("orders", "hidden", "expected"), REFERENCE, ids=str)
+@pytest.mark.parametrize(("orders", "hidden", "expected"), REFERENCE_MODELS, ids=str)
 def test_parameter_arithmetic_matches_reference(orders, hidden, expected):
     assert model_info(ModelConfig(orders=orders, hidden=hidden))["parameters"] == expected
 

@@ -17,11 +17,10 @@ from irrepscope.model.tensor_product import (
     convert_fused_to_e3nn,
     convert_state_dict,
 )
-from irrepscope.testing import assert_equivariant
+from irrepscope.testing import REFERENCE_MODELS, assert_equivariant
 
 # the five configurations of the training benchmark (issue 7): orders, h
-CONFIGS = [([0, 1, 2], 32), ([0, 1, 2, 3, 4], 16), ([0, 1, 2, 3, 4, 5, 6], 16),
-           ([0, 3, 4, 5, 6], 16), ([0, 1, 2, 10], 32)]
+CONFIGS = [(orders, hidden) for orders, hidden, _ in REFERENCE_MODELS]
 TABLE1 = Path(__file__).resolve().parents[2] / "configs" / "table1"
 ATOL = 1e-10
 
