@@ -10,8 +10,9 @@ Paths are grouped into *pairs* (i_in, i_out): all paths between one input and on
 ordered [u][path][v][w], so that per pair one batched product over edges contracts x with the
 pair's weights, giving y [E, 2 l1 + 1, paths * v * w] = [E, (m1, path, v), w] without copies.
 The Clebsch-Gordan contraction with the spherical harmonics gives, per pair, a per-edge matrix
-S [E, (m1, path, v), 2 l3 + 1] = sh @ ``cg_matrix`` columns; a second batched product
-y^T S adds the pair's contribution to its output entry.
+S^T [E, 2 l3 + 1, (m1, path, v)] = sh @ ``cg_matrix`` columns (stored transposed: the batched
+product S^T y then has the w channels as its output columns, the layout in which small batched
+matrix products run fastest); it adds the pair's contribution to its output entry.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class FusedPlan:
     in_slices: list[tuple[int, int]]     # per input entry: (mul, 2l+1)
     out_slices: list[tuple[int, int]]    # per output entry: (mul, 2l+1)
     perm: torch.Tensor                   # fused weight column j = e3nn column perm[j]
-    cg_matrix: torch.Tensor              # [irreps_sh.dim, sum_pairs (2l1+1) rows (2l3+1)], float64
+    cg_matrix: torch.Tensor              # [irreps_sh.dim, sum_pairs (2l3+1) (2l1+1) rows], float64
     cg_nonzeros: int                     # non-zero entries of cg_matrix
 
 
@@ -92,7 +93,7 @@ def build_plan(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps
                 mul_v = irreps_sh[paths[k].i_sh].mul
                 perm.extend(e3nn_offset[k] + (u * mul_v + v) * mul_w + w
                             for v in range(mul_v) for w in range(mul_w))
-        block = torch.zeros(irreps_sh.dim, d1, rows, d3, dtype=torch.float64)
+        block = torch.zeros(irreps_sh.dim, d3, d1, rows, dtype=torch.float64)
         row = 0
         for k in ks:
             p = paths[k]
@@ -101,7 +102,7 @@ def build_plan(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps
             d2 = 2 * l2 + 1
             for v in range(irreps_sh[p.i_sh].mul):
                 start = sh_offsets[p.i_sh] + v * d2
-                block[start:start + d2, :, row, :] = cg.permute(1, 0, 2)
+                block[start:start + d2, :, :, row] = cg.permute(1, 2, 0)  # [m2, m3, m1]
                 row += 1
         cg_blocks.append(block.reshape(irreps_sh.dim, -1))
     cg_matrix = torch.cat(cg_blocks, dim=1) if cg_blocks else torch.zeros(irreps_sh.dim, 0)
