@@ -221,3 +221,26 @@ def test_multiply_add_count_of_a_hidden_block():
     nonzeros = int((fused.cg_matrix != 0).sum())
     assert 0 < nonzeros < fused.cg_matrix.numel()
     assert macs["tensor_product"] == sum(32 * 32 * d1 + 32 * d1 * d3 for d1, d3 in dims) + nonzeros
+
+
+def test_hidden_blocks_share_one_sh_operand(qm9_molecules, make_batch, monkeypatch):
+    """The SH @ CG product is computed once per distinct message step, with the same energies."""
+    batch = make_batch(qm9_molecules[:3])
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(orders=[0, 1, 2], hidden=4, num_layers=3), dtype=torch.float64)
+    calls = []
+    original = FusedEdgeMessage.edge_operand
+
+    def counted(self, sh):
+        calls.append(self.edge_operand_key())
+        return original(self, sh)
+
+    monkeypatch.setattr(FusedEdgeMessage, "edge_operand", counted)
+    shared = model(batch)
+    assert len(model.blocks) == 5 and len(calls) == 2  # input block, then one for 4 hidden blocks
+    assert len(set(calls)) == 2
+    monkeypatch.setattr(FusedEdgeMessage, "edge_operand_key", lambda self: None)
+    calls.clear()
+    unshared = model(batch)
+    assert len(calls) == 5
+    torch.testing.assert_close(shared, unshared, atol=1e-12, rtol=0)

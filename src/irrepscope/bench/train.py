@@ -257,6 +257,60 @@ def measure_config(orders, hidden, num_batches, repeats, runs=RUNS) -> dict:
     return result
 
 
+# message steps timed eager vs torch.compile: (orders, h); edges of a typical batch of 32
+COMPILE_CONFIGS = [([0, 1, 2], 32), ([0, 3, 4, 5, 6], 16)]
+COMPILE_EDGES = 1200
+
+
+def message_step_seconds(module, inputs: list[torch.Tensor], repeats: int = 10) -> float:
+    """Best wall seconds of one forward + backward (inputs and parameters) of a message step."""
+    cotangent = torch.ones(inputs[0].shape[0], module.irreps_out.dim)
+    params = list(module.parameters())
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first call is a warm-up (and compiles)
+        start = time.perf_counter()
+        out = module(*inputs)
+        torch.autograd.grad(out, [inputs[0], *params], cotangent)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def compile_comparison(configs=COMPILE_CONFIGS, num_edges: int = COMPILE_EDGES) -> list[dict]:
+    """Hidden-block ``FusedEdgeMessage`` fwd+bwd: eager vs torch.compile (inductor), and compile s."""
+    from irrepscope.model.irreps import hidden_irreps, sh_irreps
+    from irrepscope.model.tensor_product import FusedEdgeMessage
+
+    rows = []
+    for orders, hidden in configs:
+        torch.manual_seed(0)
+        irreps, irreps_sh = hidden_irreps(orders, hidden), sh_irreps(orders)
+        module = FusedEdgeMessage(irreps, irreps_sh, irreps, 20, hidden)
+        inputs = [torch.randn(num_edges, irreps.dim, requires_grad=True),
+                  torch.randn(num_edges, irreps_sh.dim), torch.randn(num_edges, 20)]
+        row = {"L": orders, "h": hidden, "eager": message_step_seconds(module, inputs)}
+        torch._dynamo.reset()
+        compiled = torch.compile(module, fullgraph=True)
+        try:
+            start = time.perf_counter()
+            message_step_seconds(compiled, inputs, repeats=0)
+            row["compile_s"] = time.perf_counter() - start
+            row["compiled"] = message_step_seconds(compiled, inputs)
+        except Exception as error:  # no C++ compiler, inductor bug: report, do not hide
+            row["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
+        rows.append(row)
+    return rows
+
+
+def compile_table(rows: list[dict]) -> str:
+    """Markdown table of ``compile_comparison`` rows."""
+    return markdown_table(
+        ["L", "h", "eager ms", "torch.compile ms", "compiled / eager", "first call s"],
+        [[f"{r['L']}", r["h"], f"{1e3 * r['eager']:.1f}",
+          f"{1e3 * r['compiled']:.1f}" if "compiled" in r else r["error"],
+          f"{r['compiled'] / r['eager']:.2f}" if "compiled" in r else "n/a",
+          f"{r['compile_s']:.1f}" if "compile_s" in r else "n/a"] for r in rows])
+
+
 def results_table(results: list[dict]) -> str:
     """Markdown table of measured configurations (floors and bound goal marked met or not)."""
     def mem(value):
@@ -296,6 +350,8 @@ def run(quick: bool = False, record: Path | None = None, configs=None) -> list[d
     for r in results:
         r["bound_fraction"] = r["fused_gflops"] / rate
     profiles = "\n".join(f"- L={r['L']} h={r['h']}: {r['profile']}" for r in results)
+    compiled = compile_comparison(COMPILE_CONFIGS[:1] if quick else COMPILE_CONFIGS,
+                                  num_edges=200 if quick else COMPILE_EDGES)
     body = (f"CPU, {THREADS} threads, batch {BATCH_SIZE}, QM9 bond graphs, {num_batches} batches x "
             f"{repeats} interleaved repeats (median), each build in its own worker process; fp32 "
             f"matmul rate {rate:.0f} GFLOP/s (1024^3, best in run). Floors are against the stock "
@@ -305,7 +361,10 @@ def run(quick: bool = False, record: Path | None = None, configs=None) -> list[d
             f"(forward + backward). Peak MiB: resident memory above the pre-step level during "
             f"a first training step in a fresh process.\n\n{results_table(results)}\n\n"
             f"Where the fused step's time goes (operator self time):\n"
-            f"{profiles}\n")
+            f"{profiles}\n\n"
+            f"What torch.compile (inductor, CPU) adds to one hidden-block message step "
+            f"(forward + backward, {200 if quick else COMPILE_EDGES} edges, best of 10):\n\n"
+            f"{compile_table(compiled)}\n")
     print(body)
     if record is not None:
         command = "irrepscope bench train" + (" --quick" if quick else "")

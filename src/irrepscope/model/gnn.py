@@ -105,9 +105,14 @@ class EquivariantGNN(nn.Module):
         sh, radial = edge_features(pos, batch.edge_index, c.orders, c.num_basis, c.cutoff,
                                    c.sh_backend)
         x = self.embedding(z)
+        sh, radial = sh.to(x.dtype), radial.to(x.dtype)
         kept = []
+        shared: dict[tuple, torch.Tensor] = {}  # SH-only operands, once per distinct message step
         for index, block in enumerate(self.blocks):
-            x = block(x, batch.edge_index, sh.to(x.dtype), radial.to(x.dtype))
+            key = block.message.edge_operand_key()
+            if key is not None and key not in shared:
+                shared[key] = block.message.edge_operand(sh)
+            x = block(x, batch.edge_index, sh, radial, shared.get(key))
             if feature_hook is not None:
                 replaced = feature_hook(index, x, block.irreps_out)
                 x = x if replaced is None else replaced

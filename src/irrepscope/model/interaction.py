@@ -110,8 +110,8 @@ class InteractionBlock(nn.Module):
         self.dropout = IrrepDropout(self.irreps_out, irrep_dropout) if irrep_dropout > 0 else None
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, sh: torch.Tensor,
-                radial: torch.Tensor) -> torch.Tensor:
-        messages = self.message(x[edge_index[0]], sh, radial)
+                radial: torch.Tensor, edge_operand: torch.Tensor | None = None) -> torch.Tensor:
+        messages = self.message(x[edge_index[0]], sh, radial, edge_operand)
         out = torch.zeros(x.shape[0], messages.shape[-1], dtype=messages.dtype, device=x.device)
         out = out.index_add(0, edge_index[1], messages) / self.degree_norm
         if self.nonlinearity is not None:

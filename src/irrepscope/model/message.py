@@ -70,10 +70,22 @@ class EdgeMessage(nn.Module):
                 f"{self.irreps_in} x {self.irreps_sh}; choose orders that can couple"
             )
 
-    def forward(self, node_src: torch.Tensor, sh: torch.Tensor,
-                radial_basis: torch.Tensor) -> torch.Tensor:
-        """[E, irreps_in.dim], [E, irreps_sh.dim], [E, num_basis] -> [E, irreps_out.dim]."""
+    def forward(self, node_src: torch.Tensor, sh: torch.Tensor, radial_basis: torch.Tensor,
+                edge_operand: torch.Tensor | None = None) -> torch.Tensor:
+        """[E, irreps_in.dim], [E, irreps_sh.dim], [E, num_basis] -> [E, irreps_out.dim].
+
+        ``edge_operand``: this module's ``edge_operand(sh)``, when the caller shares it between
+        modules of equal ``edge_operand_key()``; computed here when None.
+        """
         raise NotImplementedError
+
+    def edge_operand_key(self) -> tuple | None:
+        """Modules with equal keys compute the same ``edge_operand(sh)`` (None: nothing shared)."""
+        return None
+
+    def edge_operand(self, sh: torch.Tensor) -> torch.Tensor | None:
+        """Per-edge tensor that depends on the SH only (None for implementations without one)."""
+        return None
 
     def extra_repr(self) -> str:
         return (f"{self.irreps_in} x {self.irreps_sh} -> {self.irreps_out}, "
@@ -99,8 +111,8 @@ class E3nnEdgeMessage(EdgeMessage):
                 delattr(module, name)
                 module.register_buffer(name, buffer, persistent=False)
 
-    def forward(self, node_src: torch.Tensor, sh: torch.Tensor,
-                radial_basis: torch.Tensor) -> torch.Tensor:
+    def forward(self, node_src: torch.Tensor, sh: torch.Tensor, radial_basis: torch.Tensor,
+                edge_operand: torch.Tensor | None = None) -> torch.Tensor:
         """[E, irreps_in.dim], [E, irreps_sh.dim], [E, num_basis] -> [E, irreps_out.dim]."""
         return self.tp(node_src, sh, self.radial(radial_basis))
 

@@ -71,14 +71,25 @@ class FusedEdgeMessage(EdgeMessage):
             if self.plan.in_slices[pair.i_in][1] == 1:
                 self._folded.setdefault(pair.i_in, []).append(q)
 
-    def forward(self, node_src: torch.Tensor, sh: torch.Tensor,
-                radial_basis: torch.Tensor) -> torch.Tensor:
+    def edge_operand_key(self) -> tuple:
+        """Equal for every message step with these irreps and radial width (same cg_matrix)."""
+        return ("fused", str(self.irreps_in), str(self.irreps_sh), str(self.irreps_out),
+                self.radial_hidden)
+
+    def edge_operand(self, sh: torch.Tensor) -> torch.Tensor:
+        """Transposed per-edge Clebsch-Gordan matrices of every pair, flat: sh @ cg_matrix."""
+        return sh @ self.cg_matrix.to(sh.dtype)
+
+    def forward(self, node_src: torch.Tensor, sh: torch.Tensor, radial_basis: torch.Tensor,
+                edge_operand: torch.Tensor | None = None) -> torch.Tensor:
         """[E, irreps_in.dim], [E, irreps_sh.dim], [E, num_basis] -> [E, irreps_out.dim]."""
         plan, num_edges = self.plan, node_src.shape[0]
         hidden = torch.nn.functional.silu(
             radial_basis @ (self.weight_in / math.sqrt(self.num_basis)))
         weight_blocks = torch.split(self.weight_out, self._weight_cols, dim=1)
-        cg_blocks = torch.split(sh @ self.cg_matrix.to(sh.dtype), self._cg_cols, dim=1)
+        if edge_operand is None:
+            edge_operand = self.edge_operand(sh)
+        cg_blocks = torch.split(edge_operand, self._cg_cols, dim=1)
         x_flat = torch.split(node_src, self._in_dims, dim=1)
         ys: dict[int, torch.Tensor] = {}
         for i1, qs in self._folded.items():  # y = (hidden (x) x) @ weight_out, no [E, weights]
