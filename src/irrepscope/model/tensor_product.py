@@ -16,19 +16,23 @@ multiplicities, d1, d3 the dimensions and r the pair's paths (x SH multiplicity)
 3. ``sh @ cg_matrix`` gives per-edge transposed Clebsch-Gordan matrices S^T [E, d3, (d1, r)]
    (e3nn's wigner_3j with its 'component'/'element' path normalisation and the MLP's constant
    factors folded in), and ``out_o^T += S^T y`` (a batched product with the w channels as output
-   columns: MKL's small batched products are 2x faster that way round than as y^T S) sums the
-   pair into its output entry; one transpose per output entry restores e3nn's layout.
+   columns: MKL's small batched products run faster with the wider side as output columns than
+   as y^T S) sums the pair into its output entry; one transpose per output entry restores
+   e3nn's layout. ``sh @ cg_matrix`` depends on the SH only: ``edge_operand(sh)`` computes it and
+   the model shares it between blocks with equal ``edge_operand_key()`` (all hidden blocks).
 
 No slice of an activation appears in the autograd graph (only ``torch.split`` of parameters and
 inputs, whose backward is one concatenation), so the backward allocates no zero-filled
 full-size gradients (e3nn's per-path weight slicing does). Contracting x before the SH is the
 cheaper order when inputs have lower orders than outputs (the input block), equal otherwise.
-Folding the last MLP layer into the contraction for l1 > 0 was rejected: it multiplies that
-layer's multiply-adds by 2 l1 + 1 (or 2 l3 + 1 on the other side).
+Folding the last MLP layer into the contraction for l1 > 0 was tried and rejected: it multiplies
+that layer's multiply-adds by 2 l1 + 1 (or 2 l3 + 1 on the other side), and the denser product did
+not make up for it, not even for l1 = 1, 2.
 
 ``torch.compile(fullgraph=True)`` traces the module without graph breaks (all sizes are static
-Python ints; tested). What inductor's code adds on CPU is not benchmarked: the step is dominated
-by batched matrix products that inductor hands to the same BLAS calls.
+Python ints; tested). What inductor's code adds on CPU is measured by ``irrepscope bench train``
+(docs/benchmarks.md): the step is dominated by batched matrix products that inductor hands to the
+same BLAS calls.
 """
 
 from __future__ import annotations
