@@ -110,39 +110,28 @@ def _rss_kib(field: str) -> int:
     return 0
 
 
-def _first_step_peak_mib(connection, orders: list[int], hidden: int, kind: str) -> None:
-    """In a fresh process: send the peak resident memory above the pre-step level, MiB."""
-    torch.set_num_threads(THREADS)
-    batches = qm9_batches(1)
-    model, optimizer = build(orders, hidden, kind)
-    Path("/proc/self/clear_refs").write_text("5")  # resets the high-water mark VmHWM
+def _first_step_peak_mib(model, optimizer, batches) -> float | None:
+    """Peak resident memory of one training step above the pre-step level, MiB (Linux; else None).
+
+    Meaningful as a process's first step only: memory freed by earlier steps stays with the
+    allocator and would hide a later step's growth.
+    """
+    clear_refs = Path("/proc/self/clear_refs")
+    if not clear_refs.exists():
+        return None
+    clear_refs.write_text("5")  # resets the high-water mark VmHWM
     before = _rss_kib("VmRSS")
-    train_steps(model, optimizer, batches)
-    connection.send((_rss_kib("VmHWM") - before) / 1024)
-    connection.close()
+    train_steps(model, optimizer, batches[:1])
+    return (_rss_kib("VmHWM") - before) / 1024
 
 
 def peak_step_memory_mib(orders: list[int], hidden: int, kind: str) -> float | None:
-    """Peak memory of one training step, measured in a fresh process (Linux; else None).
-
-    A fresh process, because memory freed by earlier steps stays with the allocator and would
-    hide a later step's growth.
-    """
-    import multiprocessing
-
-    if not Path("/proc/self/clear_refs").exists():
-        return None
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_first_step_peak_mib, args=(sender, orders, hidden, kind))
-    child.start()
-    sender.close()
+    """Peak memory of a first training step, in a fresh worker process (Linux; else None)."""
+    worker = StepWorker(orders, hidden, kind, 1, {}, warm_up=False)
     try:
-        return receiver.recv()
-    except EOFError:  # the child died; its error went to stderr
-        return None
+        return worker.ask("peak")
     finally:
-        child.join()
+        worker.close()
 
 
 def profile_breakdown(model, optimizer, batches, top: int = 6) -> str:
@@ -157,15 +146,19 @@ def profile_breakdown(model, optimizer, batches, top: int = 6) -> str:
                      for e in events[:top])
 
 
-def _step_worker(connection, orders: list[int], hidden: int, kind: str, num_batches: int) -> None:
+def _step_worker(connection, orders: list[int], hidden: int, kind: str, num_batches: int,
+                 warm_up: bool) -> None:
     """Worker process: build, warm up, then answer 'time' / 'profile' / 'work' until 'stop'."""
     torch.set_num_threads(THREADS)
     batches = qm9_batches(num_batches)
     model, optimizer = build(orders, hidden, kind)
-    train_steps(model, optimizer, batches[:1])  # warm-up (first-call setup, allocator)
+    if warm_up:  # first-call setup, allocator
+        train_steps(model, optimizer, batches[:1])
     connection.send("ready")
     while (command := connection.recv()) != "stop":
-        if command == "time":
+        if command == "peak":  # ask first, in a worker without warm-up
+            connection.send(_first_step_peak_mib(model, optimizer, batches))
+        elif command == "time":
             connection.send(train_steps(model, optimizer, batches) / len(batches))
         elif command == "profile":
             connection.send(profile_breakdown(model, optimizer, batches))
@@ -181,13 +174,13 @@ class StepWorker:
     """One build of one configuration, training in its own process (``env`` added to its own)."""
 
     def __init__(self, orders: list[int], hidden: int, kind: str, num_batches: int,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], warm_up: bool = True) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")
         self.connection, child_end = context.Pipe()
         self.process = context.Process(target=_step_worker,
-                                       args=(child_end, orders, hidden, kind, num_batches))
+                                       args=(child_end, orders, hidden, kind, num_batches, warm_up))
         saved = {key: os.environ.get(key) for key in env}
         os.environ.update(env)  # a spawned child starts with the parent's environment
         try:

@@ -86,8 +86,10 @@ class IrrepDropout(nn.Module):
 class InteractionBlock(nn.Module):
     """Convolution: message(x[source], sh, radial) summed at target / degree_norm (+ residual).
 
-    forward(x [N, irreps_in.dim], edge_index [2, E], sh [E, irreps_sh.dim], radial [E, num_basis])
-    -> [N, irreps_out.dim]. Optional (off by default): gate nonlinearity, irrep-wise dropout.
+    forward(x [N, irreps_in.dim], edge_index [2, E], sh [E, irreps_sh.dim], radial [E, num_basis],
+    edge_operand=None) -> [N, irreps_out.dim]; ``edge_operand`` is the message step's SH-only
+    operand when the caller shares it between blocks (see ``EdgeMessage.edge_operand``).
+    Optional (off by default): gate nonlinearity, irrep-wise dropout.
     """
 
     def __init__(self, irreps_in: o3.Irreps | str, irreps_sh: o3.Irreps | str,
