@@ -252,10 +252,12 @@ def measure_config(orders, hidden, num_batches, repeats, runs=RUNS) -> dict:
 
 # message steps timed eager vs torch.compile: (orders, h); edges of a typical batch of 32
 COMPILE_CONFIGS = [([0, 1, 2], 32), ([0, 3, 4, 5, 6], 16)]
-COMPILE_EDGES = 1200
+COMPILE_EDGES, QUICK_COMPILE_EDGES = 1200, 200
+COMPILE_REPEATS = 10
 
 
-def message_step_seconds(module, inputs: list[torch.Tensor], repeats: int = 10) -> float:
+def message_step_seconds(module, inputs: list[torch.Tensor],
+                         repeats: int = COMPILE_REPEATS) -> float:
     """Best wall seconds of one forward + backward (inputs and parameters) of a message step."""
     cotangent = torch.ones(inputs[0].shape[0], module.irreps_out.dim)
     params = list(module.parameters())
@@ -270,16 +272,18 @@ def message_step_seconds(module, inputs: list[torch.Tensor], repeats: int = 10) 
 
 def compile_comparison(configs=COMPILE_CONFIGS, num_edges: int = COMPILE_EDGES) -> list[dict]:
     """Hidden-block ``FusedEdgeMessage`` fwd+bwd: eager vs torch.compile (inductor), and compile s."""
+    from irrepscope.model import ModelConfig
     from irrepscope.model.irreps import hidden_irreps, sh_irreps
     from irrepscope.model.tensor_product import FusedEdgeMessage
 
+    num_basis = ModelConfig().num_basis
     rows = []
     for orders, hidden in configs:
         torch.manual_seed(0)
         irreps, irreps_sh = hidden_irreps(orders, hidden), sh_irreps(orders)
-        module = FusedEdgeMessage(irreps, irreps_sh, irreps, 20, hidden)
+        module = FusedEdgeMessage(irreps, irreps_sh, irreps, num_basis, hidden)
         inputs = [torch.randn(num_edges, irreps.dim, requires_grad=True),
-                  torch.randn(num_edges, irreps_sh.dim), torch.randn(num_edges, 20)]
+                  torch.randn(num_edges, irreps_sh.dim), torch.randn(num_edges, num_basis)]
         row = {"L": orders, "h": hidden, "eager": message_step_seconds(module, inputs)}
         torch._dynamo.reset()
         compiled = torch.compile(module, fullgraph=True)
@@ -343,8 +347,9 @@ def run(quick: bool = False, record: Path | None = None, configs=None) -> list[d
     for r in results:
         r["bound_fraction"] = r["fused_gflops"] / rate
     profiles = "\n".join(f"- L={r['L']} h={r['h']}: {r['profile']}" for r in results)
+    compile_edges = QUICK_COMPILE_EDGES if quick else COMPILE_EDGES
     compiled = compile_comparison(COMPILE_CONFIGS[:1] if quick else COMPILE_CONFIGS,
-                                  num_edges=200 if quick else COMPILE_EDGES)
+                                  num_edges=compile_edges)
     body = (f"CPU, {THREADS} threads, batch {BATCH_SIZE}, QM9 bond graphs, {num_batches} batches x "
             f"{repeats} interleaved repeats (median), each build in its own worker process; fp32 "
             f"matmul rate {rate:.0f} GFLOP/s (1024^3, best in run). Floors are against the stock "
@@ -356,7 +361,7 @@ def run(quick: bool = False, record: Path | None = None, configs=None) -> list[d
             f"Where the fused step's time goes (operator self time):\n"
             f"{profiles}\n\n"
             f"What torch.compile (inductor, CPU) adds to one hidden-block message step "
-            f"(forward + backward, {200 if quick else COMPILE_EDGES} edges, best of 10):\n\n"
+            f"(forward + backward, {compile_edges} edges, best of {COMPILE_REPEATS}):\n\n"
             f"{compile_table(compiled)}\n")
     print(body)
     if record is not None:

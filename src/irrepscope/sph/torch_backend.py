@@ -19,7 +19,7 @@ from irrepscope.sph.symbolic import scale
 
 EPS = 1e-12  # torch.nn.functional.normalize's eps, as e3nn uses it
 # Eager calls work on blocks of this many vectors: every intermediate column of a block stays in
-# the CPU's cache (at 2^20 vectors unblocked, [0..10] runs 2.4x slower per vector than at 2^17).
+# the CPU's cache (unblocked, large inputs spill out of it and run slower per vector).
 CHUNK = 1 << 15
 
 
