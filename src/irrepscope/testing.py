@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from e3nn import o3
 
+from irrepscope.model.dtype import default_dtype
+
 # The five models the paper's Table 1 and the training benchmark name: (orders L, h, number of
 # parameters counted on the authors' reference code).
 REFERENCE_MODELS: list[tuple[list[int], int, int]] = [
@@ -21,6 +23,62 @@ REFERENCE_MODELS: list[tuple[list[int], int, int]] = [
     ([0, 3, 4, 5, 6], 16, 827_218),
     ([0, 1, 2, 10], 32, 2_631_074),
 ]
+
+
+def message_block_irreps(orders: list[int], hidden: int,
+                         block: str) -> tuple[o3.Irreps, o3.Irreps, o3.Irreps]:
+    """(irreps_in, irreps_sh, irreps_out) of the model's 'input' (64x0e in) or 'hidden' block."""
+    def every_order(mul: int) -> o3.Irreps:
+        return o3.Irreps("+".join(f"{mul}x{lo}{'e' if lo % 2 == 0 else 'o'}" for lo in orders))
+
+    out = every_order(hidden)
+    return (o3.Irreps("64x0e") if block == "input" else out), every_order(1), out
+
+
+def float64_message_pair(kind: str, irreps_in: o3.Irreps | str, irreps_sh: o3.Irreps | str,
+                         irreps_out: o3.Irreps | str, radial_hidden: int, seed: int = 0,
+                         num_basis: int = 20) -> tuple[Any, Any]:
+    """A float64 e3nn message step (random weights) and a ``kind`` one loaded to equal it."""
+    from irrepscope.model.message import E3nnEdgeMessage, make_edge_message
+    from irrepscope.model.tensor_product import convert_state_dict
+
+    torch.manual_seed(seed)
+    with default_dtype(torch.float64):  # coefficients are built in the default dtype
+        reference = E3nnEdgeMessage(irreps_in, irreps_sh, irreps_out, num_basis, radial_hidden)
+        other = make_edge_message(kind, irreps_in, irreps_sh, irreps_out, num_basis,
+                                  radial_hidden)
+    other.load_state_dict(convert_state_dict(reference, to=kind))  # strict
+    return reference, other
+
+
+def random_message_inputs(message: Any, num_edges: int = 7, seed: int = 1,
+                          num_basis: int = 20) -> list[torch.Tensor]:
+    """Float64 [x, sh, radial basis] for an ``EdgeMessage``, all requiring gradients."""
+    g = torch.Generator().manual_seed(seed)
+    dims = (message.irreps_in.dim, message.irreps_sh.dim, num_basis)
+    return [torch.randn(num_edges, d, generator=g, dtype=torch.float64).requires_grad_()
+            for d in dims]
+
+
+def assert_messages_agree(reference: Any, other: Any, inputs: list[torch.Tensor], atol: float,
+                          weight_out_columns: torch.Tensor | None = None) -> None:
+    """Two message steps agree in output and in gradients of inputs and of (weight_in, weight_out).
+
+    ``weight_out_columns``: ``other``'s weight_out holds these columns of the reference's (a
+    permuted layout); None for the same layout.
+    """
+    expected, actual = reference(*inputs), other(*inputs)
+    assert actual.shape == expected.shape
+    torch.testing.assert_close(actual, expected, atol=atol, rtol=0)
+    cotangent = torch.randn_like(expected)
+    grads_ref = list(torch.autograd.grad(expected, [*inputs, *reference.parameters()], cotangent))
+    grads = torch.autograd.grad(actual, [*inputs, *other.parameters()], cotangent)
+    assert len(grads) == len(grads_ref) == len(inputs) + 2
+    if weight_out_columns is not None:
+        grads_ref[-1] = grads_ref[-1][:, weight_out_columns]
+    for name, g_ref, g in zip(["x", "sh", "basis", "weight_in", "weight_out"], grads_ref, grads,
+                              strict=True):
+        torch.testing.assert_close(g, g_ref, atol=atol, rtol=0, msg=f"gradient of {name}")
 
 
 def tolerance(dtype: torch.dtype) -> float:
@@ -47,12 +105,8 @@ def rotate_irreps(irreps: o3.Irreps | str, x: torch.Tensor, rotation: torch.Tens
     """Apply rotation (and inversion when ``parity``) to features ``x`` [..., irreps.dim]."""
     irreps = o3.Irreps(irreps)
     matrix = rotation if not parity else -rotation
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # e3nn builds its SO(3) generators in the default dtype
-    try:
+    with default_dtype(torch.float64):  # e3nn builds its SO(3) generators in the default dtype
         d = irreps.D_from_matrix(matrix.to(torch.float64)).to(x.dtype)
-    finally:
-        torch.set_default_dtype(previous)
     return x @ d.T
 
 

@@ -19,5 +19,5 @@ def test_quick_run_records_a_table(tmp_path: Path, monkeypatch) -> None:
     assert {"irrepscope torch", "e3nn"} <= names
     assert len(rows) >= 8 and all(float(r[4]) > 0 for r in rows)
     text = record.read_text()
-    assert "<!-- bench:sph:start -->" in text and "irrepscope bench sph --quick" in text
+    assert "<!-- bench:sph (quick):start -->" in text and "irrepscope bench sph --quick" in text
     assert all(r[6] == "1.00" for r in rows if r[3] == "e3nn")

@@ -6,6 +6,7 @@ import pytest
 import torch
 from e3nn import o3
 
+from irrepscope.model.dtype import default_dtype
 from irrepscope.model.interaction import (
     InteractionBlock,
     IrrepDropout,
@@ -21,14 +22,10 @@ HIDDEN, SH = hidden_irreps(ORDERS, 3), sh_irreps(ORDERS)
 
 
 def _block(irreps_in=HIDDEN, **kwargs):
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
+    with default_dtype(torch.float64):
         torch.manual_seed(0)
         return InteractionBlock(irreps_in, SH, HIDDEN, num_basis=8, radial_hidden=4,
                                 degree_norm=6.0828, **kwargs)
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def _graph(num_nodes=6):

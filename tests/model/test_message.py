@@ -7,6 +7,7 @@ import torch
 from e3nn import o3
 
 from irrepscope.errors import ConfigError
+from irrepscope.model.dtype import default_dtype
 from irrepscope.model.message import (
     E3nnEdgeMessage,
     EdgeMessage,
@@ -19,13 +20,9 @@ IN, SH, OUT = o3.Irreps("3x0e+2x1o+2x2e"), o3.Irreps("1x0e+1x1o+1x2e"), o3.Irrep
 
 
 def _message(dtype=torch.float64):
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
+    with default_dtype(dtype):
         torch.manual_seed(0)
         return E3nnEdgeMessage(IN, SH, OUT, num_basis=6, radial_hidden=5)
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def test_paths_follow_e3nn_instruction_order_and_weight_count():
@@ -67,7 +64,7 @@ def test_e3nn_message_is_the_tensor_product_with_mlp_weights():
 def test_factory_builds_e3nn_and_rejects_unknown_kinds():
     message = make_edge_message("e3nn", IN, SH, OUT, 6, 5)
     assert isinstance(message, E3nnEdgeMessage)
-    with pytest.raises(ConfigError, match="'e3nn' or 'fused'"):
+    with pytest.raises(ConfigError, match="'e3nn', 'fused' or 'cueq'"):
         make_edge_message("cuda", IN, SH, OUT, 6, 5)
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from e3nn import o3
 
 from irrepscope.model import ModelConfig, build_model
 from irrepscope.model.message import E3nnEdgeMessage, make_edge_message
@@ -17,7 +16,14 @@ from irrepscope.model.tensor_product import (
     convert_fused_to_e3nn,
     convert_state_dict,
 )
-from irrepscope.testing import REFERENCE_MODELS, assert_equivariant
+from irrepscope.testing import (
+    REFERENCE_MODELS,
+    assert_equivariant,
+    assert_messages_agree,
+    float64_message_pair,
+    message_block_irreps,
+    random_message_inputs,
+)
 
 # the five configurations of the training benchmark (issue 7): orders, h
 CONFIGS = [(orders, hidden) for orders, hidden, _ in REFERENCE_MODELS]
@@ -25,59 +31,23 @@ TABLE1 = Path(__file__).resolve().parents[2] / "configs" / "table1"
 ATOL = 1e-10
 
 
-def irreps_of(orders: list[int], mul: int) -> o3.Irreps:
-    return o3.Irreps("+".join(f"{mul}x{lo}{'e' if lo % 2 == 0 else 'o'}" for lo in orders))
-
-
 def message_pair(irreps_in, irreps_sh, irreps_out, hidden, seed=0):
     """An e3nn message (float64, random weights) and the fused one converted from it."""
-    torch.manual_seed(seed)
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # e3nn computes its wigner_3j in the default dtype
-    try:
-        ref = E3nnEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, hidden)
-        fused = FusedEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, hidden)
-    finally:
-        torch.set_default_dtype(default)
-    fused.load_state_dict(convert_e3nn_to_fused(ref))
-    return ref, fused
-
-
-def random_inputs(ref, num_edges=7, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(num_edges, ref.irreps_in.dim, generator=g, dtype=torch.float64)
-    sh = torch.randn(num_edges, ref.irreps_sh.dim, generator=g, dtype=torch.float64)
-    basis = torch.randn(num_edges, 20, generator=g, dtype=torch.float64)
-    return [t.requires_grad_() for t in (x, sh, basis)]
-
-
-def block_irreps(orders, hidden, block):
-    out = irreps_of(orders, hidden)
-    return (o3.Irreps("64x0e") if block == "input" else out), irreps_of(orders, 1), out
+    return float64_message_pair("fused", irreps_in, irreps_sh, irreps_out, hidden, seed)
 
 
 @pytest.mark.parametrize("block", ["input", "hidden"])
 @pytest.mark.parametrize(("orders", "hidden"), CONFIGS, ids=lambda v: str(v))
 def test_outputs_and_gradients_match_e3nn(orders, hidden, block):
-    ref, fused = message_pair(*block_irreps(orders, hidden, block), hidden)
-    inputs = random_inputs(ref)
-    expected, actual = ref(*inputs), fused(*inputs)
-    assert actual.shape == expected.shape
-    torch.testing.assert_close(actual, expected, atol=ATOL, rtol=0)
-    cotangent = torch.randn_like(expected)
-    grads_ref = torch.autograd.grad(expected, [*inputs, ref.radial.weight_in,
-                                               ref.radial.weight_out], cotangent)
-    grads = torch.autograd.grad(actual, [*inputs, fused.weight_in, fused.weight_out], cotangent)
-    for g_ref, g in zip(grads_ref[:4], grads[:4], strict=True):
-        torch.testing.assert_close(g, g_ref, atol=ATOL, rtol=0)
-    torch.testing.assert_close(grads[4], grads_ref[4][:, fused.column_permutation],
-                               atol=ATOL, rtol=0)
+    ref, fused = message_pair(*message_block_irreps(orders, hidden, block), hidden)
+    assert_messages_agree(ref, fused, random_message_inputs(ref), ATOL,
+                          weight_out_columns=fused.column_permutation)
 
 
 def test_general_multiplicities_and_repeated_irreps():
     """Gate-style outputs (several 0e entries), SH with multiplicity > 1, odd input parities."""
     ref, fused = message_pair("3x0e+2x1o+2x0e+1x2o", "2x0e+2x1o+1x2e", "4x0e+3x1o+2x0e+2x2e", 5)
-    inputs = random_inputs(ref)
+    inputs = random_message_inputs(ref)
     expected, actual = ref(*inputs), fused(*inputs)
     torch.testing.assert_close(actual, expected, atol=ATOL, rtol=0)
     cotangent = torch.randn_like(expected)
@@ -87,7 +57,7 @@ def test_general_multiplicities_and_repeated_irreps():
 
 
 def test_conversion_round_trip_parameters_and_init_statistics():
-    irreps_in, irreps_sh, irreps_out = block_irreps([0, 1, 2], 32, "hidden")
+    irreps_in, irreps_sh, irreps_out = message_block_irreps([0, 1, 2], 32, "hidden")
     torch.manual_seed(3)
     fused = FusedEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, 32)
     ref = E3nnEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, 32)
@@ -108,7 +78,7 @@ def test_conversion_round_trip_parameters_and_init_statistics():
 @pytest.mark.parametrize("block", ["input", "hidden"])
 @pytest.mark.parametrize("orders", [[0, 1, 2], [0, 3, 4, 5, 6], [0, 1, 2, 10]], ids=str)
 def test_message_is_equivariant(orders, block):
-    irreps_in, irreps_sh, irreps_out = block_irreps(orders, 3, block)
+    irreps_in, irreps_sh, irreps_out = message_block_irreps(orders, 3, block)
     torch.manual_seed(0)
     fused = FusedEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, 3).double()
     basis = torch.randn(5, 20, dtype=torch.float64)  # invariant edge lengths
@@ -136,14 +106,14 @@ def test_every_table1_order_set():
     assert len(order_sets) == 9
     for orders, _ in order_sets:
         for block in ("input", "hidden"):
-            ref, fused = message_pair(*block_irreps(orders, 2, block), 2)
-            inputs = random_inputs(ref, num_edges=4)
+            ref, fused = message_pair(*message_block_irreps(orders, 2, block), 2)
+            inputs = random_message_inputs(ref, num_edges=4)
             torch.testing.assert_close(fused(*inputs), ref(*inputs), atol=ATOL, rtol=0)
 
 
 def test_no_edges():
-    ref, fused = message_pair(*block_irreps([0, 1, 2], 4, "hidden"), 4)
-    inputs = random_inputs(ref, num_edges=0)
+    ref, fused = message_pair(*message_block_irreps([0, 1, 2], 4, "hidden"), 4)
+    inputs = random_message_inputs(ref, num_edges=0)
     out = fused(*inputs)
     assert out.shape == (0, ref.irreps_out.dim)
     out.sum().backward()
@@ -151,8 +121,8 @@ def test_no_edges():
 
 
 def test_torch_compile_fullgraph_has_no_graph_breaks():
-    ref, fused = message_pair(*block_irreps([0, 1, 2], 4, "hidden"), 4)
-    inputs = random_inputs(ref)
+    ref, fused = message_pair(*message_block_irreps([0, 1, 2], 4, "hidden"), 4)
+    inputs = random_message_inputs(ref)
     compiled = torch.compile(fused, fullgraph=True, backend="aot_eager")
     out = compiled(*inputs)
     torch.testing.assert_close(out, ref(*inputs), atol=ATOL, rtol=0)
@@ -211,7 +181,7 @@ def _converted_grads(model_e3nn, grads):
 
 def test_multiply_add_count_of_a_hidden_block():
     """Radial: 20 h + h weights; TP: per path u w d1 (x with weights) + w d1 d3 (with S) + CG."""
-    irreps_in, irreps_sh, irreps_out = block_irreps([0, 1, 2], 32, "hidden")
+    irreps_in, irreps_sh, irreps_out = message_block_irreps([0, 1, 2], 32, "hidden")
     fused = FusedEdgeMessage(irreps_in, irreps_sh, irreps_out, 20, 32)
     macs = fused.multiply_adds_per_edge()
     assert macs["radial"] == 20 * 32 + 32 * 11264

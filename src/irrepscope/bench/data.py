@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from irrepscope.bench.record import markdown_table, median_time, write_section
+from irrepscope.bench.record import markdown_table, median_time, publish
 from irrepscope.data.dataset import load_dataset
 from irrepscope.data.qm9 import qm9_source_files
 
@@ -67,8 +67,5 @@ def run(quick: bool = False, record: Path | None = None) -> str:
         disagreements = len(bonds.metadata["bond_disagreements"])
     body = (f"{len(bonds):,} molecules; {disagreements:,} with geometry bonds that disagree "
             f"with their SMILES.\n\n" + markdown_table(["step", "measured", "target"], rows))
-    print(body)
-    if record is not None:
-        command = "irrepscope bench data" + (" --quick" if quick else "")
-        write_section(record, "data" + (" (quick)" if quick else ""), command, body)
+    publish(body, record, "data", quick)
     return body

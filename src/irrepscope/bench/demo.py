@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from irrepscope.bench.record import markdown_table, write_section
+from irrepscope.bench.record import markdown_table, publish
 
 QUICK_OVERRIDES = ("data.subset=120", "train.max_epochs=1", "model.hidden=4")
 
@@ -49,8 +49,5 @@ def run(quick: bool = False, record: Path | None = None) -> str:
     body = (("Quick smoke run with " + ", ".join(QUICK_OVERRIDES) + ".\n\n" if quick else "")
             + markdown_table(["stage", "wall time (s)", "<= 15 min"], rows)
             + f"\n\nComparison report written: {'yes' if exists else 'no'}.")
-    print(body)
-    if record is not None:
-        command = "irrepscope bench demo" + (" --quick" if quick else "")
-        write_section(record, "demo" + (" (quick)" if quick else ""), command, body)
+    publish(body, record, "demo", quick)
     return body

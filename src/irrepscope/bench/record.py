@@ -59,6 +59,18 @@ def write_section(path: Path, name: str, command: str, body: str) -> Path:
     return path
 
 
+def publish(body: str, record: Path | None, target: str, quick: bool) -> None:
+    """Print ``body``; with ``record``, write it as the section of ``irrepscope bench <target>``.
+
+    Quick (smoke) runs get a section of their own, so they never replace a full run's numbers.
+    """
+    print(body)
+    if record is not None:
+        suffix = " (quick)" if quick else ""
+        write_section(Path(record), target + suffix,
+                      f"irrepscope bench {target}" + (" --quick" if quick else ""), body)
+
+
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     """A GitHub-flavoured Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

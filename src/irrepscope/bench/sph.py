@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from irrepscope.bench.record import markdown_table, write_section
+from irrepscope.bench.record import markdown_table, publish
 
 SETS = {"[0,1,2]": [0, 1, 2], "[0..6]": list(range(7)), "[0..10]": list(range(11)),
         "[0,3,4,5,6]": [0, 3, 4, 5, 6], "[10]": [10]}
@@ -146,11 +146,8 @@ def run(quick: bool, record: Path | None) -> list[list[object]]:
                 f"measured copy bandwidth {bw / 1e9:.1f} GB/s; {repeats} interleaved repeats, "
                 "medians; compiled = torch.compile (default inductor; not run with --quick); "
                 "sphericart always computes 0..l_max; e3nn computes 0..max(L) for any L.")
-        print(table)
-        print(note)
-        if record is not None:  # inside: the machine line names the thread count measured with
-            command = "irrepscope bench sph" + (" --quick" if quick else "")
-            write_section(record, "sph", command, note + "\n\n" + table)
+        # inside: the machine line names the thread count measured with
+        publish(note + "\n\n" + table, record, "sph", quick)
     finally:
         torch.set_num_threads(threads)
     return rows

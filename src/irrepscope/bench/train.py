@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from irrepscope.bench.record import markdown_table, write_section
+from irrepscope.bench.record import markdown_table, publish
 
 # (orders, h, issue 7's floor on the speed-up over the stock-e3nn build); the goal for every
 # config is also >= BOUND_GOAL of the matmul bound
@@ -82,12 +82,13 @@ def step_multiply_adds(model: torch.nn.Module, batches: list) -> float:
     return per_edge * edges
 
 
-def build(orders: list[int], hidden: int, kind: str, seed: int = 0) -> tuple:
-    """(model, AdamW optimizer) of one build, float32, the same seed for both builds."""
+def build(orders: list[int], hidden: int, kind: str, seed: int = 0,
+          builds: dict[str, dict] = BUILDS) -> tuple:
+    """(model, AdamW optimizer) of build ``kind`` (a key of ``builds``), float32, the same seed."""
     from irrepscope.model import ModelConfig, build_model
 
     torch.manual_seed(seed)
-    model = build_model(ModelConfig(orders=orders, hidden=hidden, **BUILDS[kind]))
+    model = build_model(ModelConfig(orders=orders, hidden=hidden, **builds[kind]))
     return model, torch.optim.AdamW(model.parameters(), lr=1e-3)
 
 
@@ -271,7 +272,7 @@ def message_step_seconds(module, inputs: list[torch.Tensor],
 
 
 def compile_comparison(configs=COMPILE_CONFIGS, num_edges: int = COMPILE_EDGES) -> list[dict]:
-    """Hidden-block ``FusedEdgeMessage`` fwd+bwd: eager vs torch.compile (inductor), and compile s."""
+    """Hidden-block ``FusedEdgeMessage`` fwd+bwd, eager vs torch.compile (inductor); compile s."""
     from irrepscope.model import ModelConfig
     from irrepscope.model.irreps import hidden_irreps, sh_irreps
     from irrepscope.model.tensor_product import FusedEdgeMessage
@@ -363,8 +364,5 @@ def run(quick: bool = False, record: Path | None = None, configs=None) -> list[d
             f"What torch.compile (inductor, CPU) adds to one hidden-block message step "
             f"(forward + backward, {compile_edges} edges, best of {COMPILE_REPEATS}):\n\n"
             f"{compile_table(compiled)}\n")
-    print(body)
-    if record is not None:
-        command = "irrepscope bench train" + (" --quick" if quick else "")
-        write_section(Path(record), "train", command, body)
+    publish(body, record, "train", quick)
     return results

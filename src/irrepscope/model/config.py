@@ -16,7 +16,7 @@ from irrepscope.errors import ConfigError
 
 MAX_ORDER = 10
 SH_BACKENDS = ("auto", "torch", "triton", "e3nn")
-TENSOR_PRODUCTS = ("e3nn", "fused")
+TENSOR_PRODUCTS = ("e3nn", "fused", "cueq")
 
 
 @dataclass

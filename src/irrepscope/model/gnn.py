@@ -19,6 +19,7 @@ from torch import nn
 
 from irrepscope.errors import ConfigError, DataError
 from irrepscope.model.config import ModelConfig
+from irrepscope.model.dtype import default_dtype
 from irrepscope.model.interaction import InteractionBlock, edge_features
 from irrepscope.model.irreps import hidden_irreps, sh_irreps
 
@@ -170,11 +171,5 @@ def build_model(config: Any, dtype: torch.dtype | None = None) -> EquivariantGNN
     are created in the build dtype, and upcasting float32 ones leaves ~1e-8 equivariance errors.
     """
     config = model_config_of(config)
-    if dtype is None:
+    with default_dtype(dtype):
         return EquivariantGNN(config)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        return EquivariantGNN(config)
-    finally:
-        torch.set_default_dtype(previous)

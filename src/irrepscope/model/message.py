@@ -3,7 +3,8 @@
 ``EdgeMessage`` is the interface every implementation follows:
 ``forward(node_src [E, irreps_in.dim], sh [E, irreps_sh.dim], radial_basis [E, num_basis])
 -> [E, irreps_out.dim]``. ``E3nnEdgeMessage`` is the reference implementation (stock e3nn);
-``irrepscope.model.tensor_product.FusedEdgeMessage`` (issue 7) computes the same function.
+``irrepscope.model.tensor_product.FusedEdgeMessage`` (issue 7) and
+``irrepscope.model.cueq_message.CueqEdgeMessage`` (cuequivariance-torch) compute the same function.
 
 Parameter layout of ``E3nnEdgeMessage`` (stable; weight converters rely on it):
 - ``radial.weight_in`` [num_basis, radial_hidden], ``radial.weight_out`` [radial_hidden,
@@ -120,13 +121,17 @@ class E3nnEdgeMessage(EdgeMessage):
 def make_edge_message(kind: str, irreps_in: o3.Irreps | str, irreps_sh: o3.Irreps | str,
                       irreps_out: o3.Irreps | str, num_basis: int,
                       radial_hidden: int) -> EdgeMessage:
-    """The message step of ``kind``: 'e3nn' (reference) or 'fused' (model.tensor_product)."""
+    """The message step of ``kind`` (model.tensor_product): 'e3nn' (reference), 'fused', 'cueq'."""
     if kind == "e3nn":
         cls: type[EdgeMessage] = E3nnEdgeMessage
     elif kind == "fused":
         from irrepscope.model.tensor_product import FusedEdgeMessage
 
         cls = FusedEdgeMessage
+    elif kind == "cueq":
+        from irrepscope.model.cueq_message import CueqEdgeMessage
+
+        cls = CueqEdgeMessage
     else:
-        raise ConfigError(f"model.tensor_product must be 'e3nn' or 'fused', got {kind!r}")
+        raise ConfigError(f"model.tensor_product must be 'e3nn', 'fused' or 'cueq', got {kind!r}")
     return cls(irreps_in, irreps_sh, irreps_out, num_basis, radial_hidden)

@@ -143,8 +143,8 @@ def _add_product(acc: torch.Tensor | None, s_t: torch.Tensor, y: torch.Tensor) -
     return torch.baddbmm(acc, s_t, y)
 
 
-def convert_e3nn_to_fused(message: E3nnEdgeMessage) -> dict[str, torch.Tensor]:
-    """State dict for a ``FusedEdgeMessage`` of the same irreps that computes ``message``."""
+def convert_e3nn_to_fused(message: EdgeMessage) -> dict[str, torch.Tensor]:
+    """State dict for a ``FusedEdgeMessage`` computing ``message`` (e3nn layout: e3nn or cueq)."""
     perm = build_plan(message.irreps_in, message.irreps_sh, message.irreps_out).perm
     weight_out = message.radial.weight_out.detach()
     return {"weight_in": message.radial.weight_in.detach().clone(),
@@ -152,7 +152,7 @@ def convert_e3nn_to_fused(message: E3nnEdgeMessage) -> dict[str, torch.Tensor]:
 
 
 def convert_fused_to_e3nn(message: FusedEdgeMessage) -> dict[str, torch.Tensor]:
-    """State dict for an ``E3nnEdgeMessage`` of the same irreps that computes ``message``."""
+    """State dict, e3nn layout (``E3nnEdgeMessage``, ``CueqEdgeMessage``), computing ``message``."""
     perm = message.column_permutation
     weight_out = torch.empty_like(message.weight_out.detach())
     weight_out[:, perm] = message.weight_out.detach()
@@ -161,20 +161,25 @@ def convert_fused_to_e3nn(message: FusedEdgeMessage) -> dict[str, torch.Tensor]:
 
 
 def convert_state_dict(model: torch.nn.Module, to: str) -> dict[str, torch.Tensor]:
-    """``model``'s state dict with every message step converted to layout ``to`` ('fused'|'e3nn').
+    """``model``'s state dict with every message step converted to layout ``to``.
 
-    Loads into the same architecture built with ``tensor_product: <to>`` (checkpoints move freely
-    between the two implementations; every other entry is copied unchanged).
+    ``to`` is a ``model.tensor_product`` value: the result loads into the same architecture built
+    with ``tensor_product: <to>`` (checkpoints move freely between implementations; 'e3nn' and
+    'cueq' share one layout; every other entry is copied unchanged).
     """
-    if to not in ("fused", "e3nn"):
-        raise ConfigError(f"convert_state_dict: to must be 'fused' or 'e3nn', got {to!r}")
-    source = E3nnEdgeMessage if to == "fused" else FusedEdgeMessage
-    convert = convert_e3nn_to_fused if to == "fused" else convert_fused_to_e3nn
+    from irrepscope.model.cueq_message import CueqEdgeMessage
+
+    if to not in ("fused", "e3nn", "cueq"):
+        raise ConfigError(f"convert_state_dict: to must be 'fused', 'e3nn' or 'cueq', got {to!r}")
+    e3nn_layout = (E3nnEdgeMessage, CueqEdgeMessage)
+    source = e3nn_layout if to == "fused" else FusedEdgeMessage
     state = {key: value.detach().clone() for key, value in model.state_dict().items()}
     for name, module in model.named_modules():
         if isinstance(module, source):
             prefix = f"{name}." if name else ""
             for key in module.state_dict():
                 del state[prefix + key]
-            state.update({prefix + key: value for key, value in convert(module).items()})
+            converted = (convert_e3nn_to_fused(module) if to == "fused"
+                         else convert_fused_to_e3nn(module))
+            state.update({prefix + key: value for key, value in converted.items()})
     return state

@@ -1,0 +1,49 @@
+"""`irrepscope bench train-gpu`: its code path run on the CPU, and its CUDA-only guard."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from irrepscope.bench import train_gpu
+from irrepscope.errors import IrrepscopeError
+
+
+def test_quick_run_on_cpu_measures_every_build(tmp_path) -> None:
+    """The same measurement with device='cpu' (no synchronisation, no device memory)."""
+    record = tmp_path / "benchmarks.md"
+    (r,) = train_gpu.run(quick=True, record=record, configs=[([0, 1], 4, 1.0)], device="cpu")
+    builds = list(train_gpu.gpu_builds())
+    assert builds[:2] == ["stock", "fused"]
+    assert set(r["mol_s"]) == set(builds) and all(v > 0 for v in r["mol_s"].values())
+    assert all(value is None for value in r["memory"].values())
+    text = record.read_text()
+    assert "irrepscope bench train-gpu --quick" in text
+    assert "| [0, 1] | 4 |" in text and "| fused / stock |" in text
+    if "cueq" in builds:
+        assert "cueq: cuequivariance's" in text and "| cueq mol/s |" in text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without a GPU")
+def test_without_cuda_it_says_so() -> None:
+    with pytest.raises(IrrepscopeError, match="needs a CUDA device"):
+        train_gpu.run(quick=True, record=None)
+
+
+@pytest.mark.gpu
+def test_quick_run_on_the_gpu(tmp_path) -> None:
+    (r,) = train_gpu.run(quick=True, record=tmp_path / "b.md", configs=[([0, 1, 2], 8, 1.0)])
+    assert all(v > 0 for v in r["mol_s"].values())
+    assert all(value is not None and value > 0 for value in r["memory"].values())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only machine's 'all'")
+def test_bench_all_leaves_out_train_gpu_without_cuda(monkeypatch, capsys) -> None:
+    import irrepscope.bench as bench
+
+    ran = []
+    monkeypatch.setattr(bench.importlib, "import_module", lambda name: type(
+        "Module", (), {"run": staticmethod(lambda quick, record: ran.append(name))}))
+    bench.run_benchmarks("all")
+    assert "irrepscope.bench.train_gpu" not in ran and "irrepscope.bench.train" in ran
+    assert "train-gpu left out" in capsys.readouterr().out
