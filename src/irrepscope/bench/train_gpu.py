@@ -113,18 +113,21 @@ def run(quick: bool = False, record: Path | None = None, configs=None,
         print(f"L={orders} h={hidden}: " + ", ".join(
             f"{b} {v:.0f} mol/s" for b, v in results[-1]["mol_s"].items()), flush=True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
-    kernels = ("cueq: cuequivariance's CUDA kernel" if _cueq_kernels(device) else
-               "cueq: cuequivariance's PyTorch path (no kernel package)") if "cueq" in builds \
-        else "cueq: not measured (cuequivariance-torch is not installed)"
     body = (f"Device: {name}. Batch {BATCH_SIZE}, QM9 bond graphs, {num_batches} batches x "
-            f"{repeats} interleaved repeats (median), float32; {kernels}. Peak MiB: device "
-            f"memory a training step allocates above what was allocated before it.\n\n"
+            f"{repeats} interleaved repeats (median), float32; {_cueq_note(builds, device)}. "
+            f"Peak MiB: device memory a training step allocates above what was allocated "
+            f"before it.\n\n"
             f"{results_table(results, list(builds))}\n")
     publish(body, record, "train-gpu", quick)
     return results
 
 
-def _cueq_kernels(device: torch.device) -> bool:
+def _cueq_note(builds: dict[str, dict], device: torch.device) -> str:
+    """Which cuequivariance path the cueq column measured."""
     from irrepscope.model.cueq_message import cueq_kernels_available
 
-    return device.type == "cuda" and cueq_kernels_available()
+    if "cueq" not in builds:
+        return "cueq: not measured (cuequivariance-torch is not installed)"
+    if device.type == "cuda" and cueq_kernels_available():
+        return "cueq: cuequivariance's CUDA kernel"
+    return "cueq: cuequivariance's PyTorch path (no kernel package or no GPU)"

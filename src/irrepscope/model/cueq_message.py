@@ -17,7 +17,7 @@ import torch
 from e3nn import o3
 
 from irrepscope.errors import ConfigError
-from irrepscope.model.message import EdgeMessage
+from irrepscope.model.message import EdgeMessage, constants_out_of_state_dict
 from irrepscope.model.radial import RadialMLP
 
 INSTALL_HINT = ("pip install cuequivariance-torch (and, for its CUDA kernels, "
@@ -64,12 +64,9 @@ class CueqEdgeMessage(EdgeMessage):
             raise RuntimeError(f"cuequivariance reports {self.tp.weight_numel} weights, expected "
                                f"{self.weight_numel} (e3nn's fully connected paths)")
         self.radial = RadialMLP(num_basis, radial_hidden, self.weight_numel)
-        for module in self.modules():  # coefficients are constants, not state: checkpoints hold
-            if module is self.radial:  # exactly E3nnEdgeMessage's two weights
-                continue
-            for name, buffer in list(module.named_buffers(recurse=False)):
-                delattr(module, name)
-                module.register_buffer(name, buffer, persistent=False)
+        for tp in (self.tp, self.tp_kernel):  # checkpoints: E3nnEdgeMessage's two weights only
+            if tp is not None:
+                constants_out_of_state_dict(tp)
 
     def forward(self, node_src: torch.Tensor, sh: torch.Tensor, radial_basis: torch.Tensor,
                 edge_operand: torch.Tensor | None = None) -> torch.Tensor:

@@ -50,6 +50,14 @@ def tensor_product_paths(
     ]
 
 
+def constants_out_of_state_dict(module: nn.Module) -> None:
+    """Every buffer of ``module`` (CG constants, masks) made non-persistent: not in checkpoints."""
+    for submodule in module.modules():
+        for name, buffer in list(submodule.named_buffers(recurse=False)):
+            delattr(submodule, name)
+            submodule.register_buffer(name, buffer, persistent=False)
+
+
 class EdgeMessage(nn.Module):
     """Interface: per-edge message from source features, edge SH and the radial basis."""
 
@@ -107,10 +115,7 @@ class E3nnEdgeMessage(EdgeMessage):
             raise RuntimeError(f"e3nn reports {self.tp.weight_numel} weights, expected "
                                f"{self.weight_numel}")
         self.radial = RadialMLP(num_basis, radial_hidden, self.weight_numel)
-        for module in self.tp.modules():  # CG constants and masks are not state: checkpoints
-            for name, buffer in list(module.named_buffers(recurse=False)):  # hold two weights
-                delattr(module, name)
-                module.register_buffer(name, buffer, persistent=False)
+        constants_out_of_state_dict(self.tp)  # checkpoints hold the two radial weights only
 
     def forward(self, node_src: torch.Tensor, sh: torch.Tensor, radial_basis: torch.Tensor,
                 edge_operand: torch.Tensor | None = None) -> torch.Tensor:
