@@ -73,6 +73,8 @@ def test_missing_package_is_a_config_error(monkeypatch):
     monkeypatch.setattr(cueq_message.importlib.util, "find_spec", find_spec)
     with pytest.raises(ConfigError, match="pip install cuequivariance-torch"):
         make_edge_message("cueq", *message_block_irreps([0, 1], 2, "hidden"), 20, 2)
+    with pytest.raises(ConfigError, match="'cueq' needs cuequivariance-torch"):  # at config load
+        ModelConfig.from_dict({"orders": [0, 1], "hidden": 2, "tensor_product": "cueq"})
 
 
 def whole_model_results(model, batch):

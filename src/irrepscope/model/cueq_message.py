@@ -34,7 +34,8 @@ def _fully_connected_tp(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: 
                         method: str) -> torch.nn.Module:
     """cuequivariance's fully connected TP with per-edge weights, in e3nn's layout."""
     if importlib.util.find_spec("cuequivariance_torch") is None:
-        raise ConfigError(f"model.tensor_product 'cueq' needs cuequivariance-torch: {INSTALL_HINT}")
+        raise ConfigError(f"model.tensor_product 'cueq' needs cuequivariance-torch, which is "
+                          f"not installed: {INSTALL_HINT}")
     import cuequivariance as cue
     import cuequivariance_torch as cuet
 
