@@ -81,6 +81,35 @@ def assert_messages_agree(reference: Any, other: Any, inputs: list[torch.Tensor]
         torch.testing.assert_close(g, g_ref, atol=atol, rtol=0, msg=f"gradient of {name}")
 
 
+def energies_and_gradients(model: Any, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Energies of ``batch`` and gradients of a fixed weighted energy sum: {'pos', parameters}."""
+    batch = batch.clone()
+    batch.pos = batch.pos.clone().requires_grad_()
+    energy = model(batch)
+    weights = torch.linspace(-1.0, 2.0, energy.numel(), dtype=energy.dtype)
+    names = ["pos", *[name for name, _ in model.named_parameters()]]
+    grads = torch.autograd.grad((energy * weights).sum(), [batch.pos, *model.parameters()])
+    return energy, dict(zip(names, grads, strict=True))
+
+
+def assert_fused_model_agrees(reference: Any, fused: Any, batch: Any, atol: float) -> None:
+    """A model in e3nn's weight layout and its fused-build copy agree on energies, forces and
+    every parameter gradient (a fused message step's weight_out gradient is column-permuted)."""
+    from irrepscope.model.tensor_product import FusedEdgeMessage
+
+    energy_ref, grads_ref = energies_and_gradients(reference, batch)
+    energy, grads = energies_and_gradients(fused, batch)
+    torch.testing.assert_close(energy, energy_ref, atol=atol, rtol=0)
+    for name, module in fused.named_modules():
+        if isinstance(module, FusedEdgeMessage):
+            grads_ref[f"{name}.weight_in"] = grads_ref.pop(f"{name}.radial.weight_in")
+            grads_ref[f"{name}.weight_out"] = grads_ref.pop(
+                f"{name}.radial.weight_out")[:, module.column_permutation]
+    assert grads.keys() == grads_ref.keys()
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, grads_ref[name], atol=atol, rtol=0, msg=name)
+
+
 def tolerance(dtype: torch.dtype) -> float:
     """Absolute tolerance for an O(1) quantity computed in ``dtype``."""
     return {

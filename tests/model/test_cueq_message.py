@@ -13,10 +13,11 @@ from irrepscope.errors import ConfigError  # noqa: E402
 from irrepscope.model import ModelConfig, build_model, cueq_message  # noqa: E402
 from irrepscope.model.cueq_message import CueqEdgeMessage, cueq_kernels_available  # noqa: E402
 from irrepscope.model.message import E3nnEdgeMessage, make_edge_message  # noqa: E402
-from irrepscope.model.tensor_product import FusedEdgeMessage, convert_state_dict  # noqa: E402
+from irrepscope.model.tensor_product import convert_state_dict  # noqa: E402
 from irrepscope.testing import (  # noqa: E402
     REFERENCE_MODELS,
     assert_equivariant,
+    assert_fused_model_agrees,
     assert_messages_agree,
     float64_message_pair,
     message_block_irreps,
@@ -77,38 +78,6 @@ def test_missing_package_is_a_config_error(monkeypatch):
         ModelConfig.from_dict({"orders": [0, 1], "hidden": 2, "tensor_product": "cueq"})
 
 
-def whole_model_results(model, batch):
-    """Energies and gradients (positions, every parameter) of a weighted energy sum."""
-    batch = batch.clone()
-    batch.pos = batch.pos.clone().requires_grad_()
-    energy = model(batch)
-    weights = torch.linspace(-1.0, 2.0, energy.numel(), dtype=energy.dtype)
-    names = [name for name, _ in model.named_parameters()]
-    grads = torch.autograd.grad((energy * weights).sum(), [batch.pos, *model.parameters()])
-    return energy, grads[0], dict(zip(names, grads[1:], strict=True))
-
-
-def assert_same_model_function(model_cueq, model_fused, batch):
-    """cueq and fused builds agree on energies, forces and every parameter gradient (1e-10)."""
-    energy, force, grads = whole_model_results(model_cueq, batch)
-    energy_f, force_f, grads_f = whole_model_results(model_fused, batch)
-    torch.testing.assert_close(energy, energy_f, atol=ATOL, rtol=0)
-    torch.testing.assert_close(force, force_f, atol=ATOL, rtol=0)
-    fused_modules = dict(model_fused.named_modules())
-    for name, module in model_cueq.named_modules():
-        if isinstance(module, CueqEdgeMessage):  # fused layout: column-permuted weight_out
-            fused = fused_modules[name]
-            assert isinstance(fused, FusedEdgeMessage)
-            torch.testing.assert_close(grads.pop(f"{name}.radial.weight_in"),
-                                       grads_f.pop(f"{name}.weight_in"), atol=ATOL, rtol=0)
-            torch.testing.assert_close(
-                grads.pop(f"{name}.radial.weight_out")[:, fused.column_permutation],
-                grads_f.pop(f"{name}.weight_out"), atol=ATOL, rtol=0)
-    assert grads.keys() == grads_f.keys()
-    for name, grad in grads.items():
-        torch.testing.assert_close(grad, grads_f[name], atol=ATOL, rtol=0, msg=name)
-
-
 def cueq_and_fused_models(orders, hidden, device="cpu"):
     torch.manual_seed(0)
     config = ModelConfig(orders=orders, hidden=hidden, sh_backend="torch", tensor_product="cueq")
@@ -125,7 +94,7 @@ def cueq_and_fused_models(orders, hidden, device="cpu"):
 def test_whole_model_matches_fused_on_qm9(orders, hidden, qm9_molecules, make_batch):
     """Energies, forces, parameter gradients on real molecules (fused == e3nn: tested apart)."""
     cueq, fused = cueq_and_fused_models(orders, hidden)
-    assert_same_model_function(cueq, fused, make_batch(qm9_molecules[:3]))
+    assert_fused_model_agrees(cueq, fused, make_batch(qm9_molecules[:3]), ATOL)
 
 
 @pytest.mark.gpu
@@ -136,4 +105,4 @@ def test_cuda_kernel_matches_fused_on_qm9(orders, hidden, qm9_molecules, make_ba
         pytest.skip("cuequivariance-ops-torch-cu12 (the CUDA kernels) is not installed")
     cueq, fused = cueq_and_fused_models(orders, hidden, device="cuda")
     assert all(m.tp_kernel is not None for m in cueq.modules() if isinstance(m, CueqEdgeMessage))
-    assert_same_model_function(cueq, fused, make_batch(qm9_molecules[:3]).to("cuda"))
+    assert_fused_model_agrees(cueq, fused, make_batch(qm9_molecules[:3]).to("cuda"), ATOL)

@@ -19,6 +19,7 @@ from irrepscope.model.tensor_product import (
 from irrepscope.testing import (
     REFERENCE_MODELS,
     assert_equivariant,
+    assert_fused_model_agrees,
     assert_messages_agree,
     float64_message_pair,
     message_block_irreps,
@@ -144,39 +145,7 @@ def test_whole_model_energies_and_gradients_on_qm9(orders, hidden, qm9_molecules
     models["fused"].load_state_dict(convert_state_dict(models["e3nn"], to="fused"))
     assert (sum(p.numel() for p in models["fused"].parameters())
             == sum(p.numel() for p in models["e3nn"].parameters()))
-    results = {}
-    for kind, model in models.items():
-        pos = batch.pos.clone().requires_grad_()
-        energy = model(_with_pos(batch, pos))
-        weights = torch.linspace(-1.0, 2.0, energy.numel(), dtype=energy.dtype)
-        grads = torch.autograd.grad((energy * weights).sum(), [pos, *model.parameters()])
-        names = ["pos", *[n for n, _ in model.named_parameters()]]
-        state = dict(zip(names, grads, strict=True))
-        results[kind] = energy, state
-    torch.testing.assert_close(results["fused"][0], results["e3nn"][0], atol=ATOL, rtol=0)
-    grads_ref = results["e3nn"][1]
-    converted = _converted_grads(models["e3nn"], grads_ref)
-    for name, grad in results["fused"][1].items():
-        torch.testing.assert_close(grad, converted[name], atol=ATOL, rtol=0, msg=name)
-
-
-def _with_pos(batch, pos):
-    clone = batch.clone()
-    clone.pos = pos
-    return clone
-
-
-def _converted_grads(model_e3nn, grads):
-    """Map e3nn-layout gradients to fused names/layout (gradients permute like weights)."""
-    out = {"pos": grads["pos"]}
-    for name, module in model_e3nn.named_modules():
-        if isinstance(module, E3nnEdgeMessage):
-            perm = FusedEdgeMessage(module.irreps_in, module.irreps_sh, module.irreps_out,
-                                    module.num_basis, module.radial_hidden).column_permutation
-            out[f"{name}.weight_in"] = grads.pop(f"{name}.radial.weight_in")
-            out[f"{name}.weight_out"] = grads.pop(f"{name}.radial.weight_out")[:, perm]
-    out.update({k: v for k, v in grads.items() if k != "pos"})
-    return out
+    assert_fused_model_agrees(models["e3nn"], models["fused"], batch, ATOL)
 
 
 def test_multiply_add_count_of_a_hidden_block():

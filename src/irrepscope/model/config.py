@@ -7,7 +7,6 @@ normalization 6.0828, label mean/std -76.116/10.3238 eV) with the canonical L=[0
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -84,12 +83,10 @@ class ModelConfig:
                 f"model.tensor_product must be one of {', '.join(TENSOR_PRODUCTS)}, "
                 f"got {self.tensor_product!r}"
             )
-        if (self.tensor_product == "cueq"  # fail at load, before data and training start
-                and importlib.util.find_spec("cuequivariance_torch") is None):
-            from irrepscope.model.cueq_message import INSTALL_HINT
+        if self.tensor_product == "cueq":  # fail at load, before data and training start
+            from irrepscope.model.cueq_message import require_cuequivariance
 
-            raise ConfigError(f"model.tensor_product 'cueq' needs cuequivariance-torch, which is "
-                              f"not installed: {INSTALL_HINT}")
+            require_cuequivariance()
         if not isinstance(self.gate, bool):
             raise ConfigError(f"model.gate must be true or false, got {self.gate!r}")
         return self

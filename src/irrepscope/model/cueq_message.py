@@ -30,12 +30,17 @@ def cueq_kernels_available() -> bool:
             and importlib.util.find_spec("cuequivariance_ops_torch") is not None)
 
 
-def _fully_connected_tp(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps,
-                        method: str) -> torch.nn.Module:
-    """cuequivariance's fully connected TP with per-edge weights, in e3nn's layout."""
+def require_cuequivariance() -> None:
+    """Raise a ConfigError saying what to install when cuequivariance-torch is missing."""
     if importlib.util.find_spec("cuequivariance_torch") is None:
         raise ConfigError(f"model.tensor_product 'cueq' needs cuequivariance-torch, which is "
                           f"not installed: {INSTALL_HINT}")
+
+
+def _fully_connected_tp(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps,
+                        method: str) -> torch.nn.Module:
+    """cuequivariance's fully connected TP with per-edge weights, in e3nn's layout."""
+    require_cuequivariance()
     import cuequivariance as cue
     import cuequivariance_torch as cuet
 
