@@ -20,6 +20,7 @@ def test_quick_run_of_a_tiny_config_records_every_column(tmp_path) -> None:
     assert "irrepscope bench train --quick" in text
     assert "| [0, 1] | 4 |" in text and "stock, tuned malloc mol/s" in text
     assert "MALLOC_MMAP_MAX_=0" in text  # the tuned run's environment is stated
+    assert "it ranged" in text  # the matmul rate's spread across the run is stated
     assert "What torch.compile (inductor, CPU) adds" in text
     assert "| torch.compile ms |" in text
 

@@ -366,7 +366,9 @@ def run(quick: bool = False, record: Path | None = None, configs=None) -> list[d
                                   num_edges=compile_edges)
     body = (f"CPU, {THREADS} threads, batch {BATCH_SIZE}, QM9 bond graphs, {num_batches} batches x "
             f"{repeats} interleaved repeats (median), each build in its own worker process; fp32 "
-            f"matmul rate {rate:.0f} GFLOP/s (1024^3, best in run). Floors are against the stock "
+            f"matmul rate {rate:.0f} GFLOP/s (1024^3, best in run; measured before and after every "
+            f"config, it ranged {min(rates):.0f}-{rate:.0f}: a wide range means a busy machine "
+            f"and noisy speed-ups). Floors are against the stock "
             f"build with glibc's default allocator; 'tuned malloc' reruns stock with "
             f"{' '.join(f'{k}={v}' for k, v in TUNED_MALLOC.items())} (no page faults from "
             f"its large per-step tensors). GFLOP/step: necessary radial-MLP + tensor-product work "
