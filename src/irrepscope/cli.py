@@ -195,14 +195,32 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--record", type=Path, default=Path("docs/benchmarks.md"),
                        help="Markdown file whose section for this benchmark is replaced")
     bench.add_argument("--no-record", action="store_true", help="print only")
+    bench.add_argument("--sizes", type=_powers_of_two, metavar="K,K",
+                       help="sph: numbers of vectors as powers of two, e.g. 20,24 (2^20, 2^24)")
+    bench.add_argument("--orders", nargs="+", metavar="SET",
+                       help="sph: order sets to measure, e.g. '[0..10]' '[0,3,4,5,6]' '[10]'")
+    bench.add_argument("--no-compile", action="store_true",
+                       help="sph: leave out the torch.compile columns")
+    bench.add_argument("--graphs", type=lambda text: tuple(text.split(",")),
+                       metavar="bonds,radius", help="train-gpu: graph kinds (default both)")
     bench.set_defaults(func=_bench)
+
+
+def _powers_of_two(text: str) -> list[int]:
+    try:
+        return [1 << int(k) for k in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--sizes takes comma-separated exponents such as 20,24, got {text!r}") from None
 
 
 def _bench(args: argparse.Namespace) -> None:
     from irrepscope.bench import run_benchmarks
 
     run_benchmarks(args.target, quick=args.quick,
-                   record=None if args.no_record else args.record)
+                   record=None if args.no_record else args.record, sizes=args.sizes,
+                   sets=args.orders, compiled=False if args.no_compile else None,
+                   graphs=args.graphs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,3 +47,15 @@ def test_bench_all_leaves_out_train_gpu_without_cuda(monkeypatch, capsys) -> Non
     bench.run_benchmarks("all")
     assert "irrepscope.bench.train_gpu" not in ran and "irrepscope.bench.train" in ran
     assert "train-gpu left out" in capsys.readouterr().out
+
+
+def test_both_graph_kinds_get_rows_and_unknown_kinds_are_refused(tmp_path) -> None:
+    record = tmp_path / "benchmarks.md"
+    results = train_gpu.run(quick=True, record=record, configs=[([0, 1], 4, 1.0)], device="cpu",
+                            graphs=("bonds", "radius"))
+    assert [r["graph"].split()[0] for r in results] == ["bonds", "radius"]
+    bonds, radius = (float(r["graph"].split("(")[1].split()[0]) for r in results)
+    assert radius > 3 * bonds  # 6 Å neighbourhoods hold many more atoms than bonds
+    assert "irrepscope bench train-gpu --quick --graphs bonds,radius" in record.read_text()
+    with pytest.raises(IrrepscopeError, match="unknown graph kind"):
+        train_gpu.run(quick=True, record=None, device="cpu", graphs=("knn",))

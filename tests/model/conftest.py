@@ -1,17 +1,17 @@
-"""Real QM9 molecules (read from qm9pack's CSV) as float64 PyG graphs with bond edges."""
+"""Real QM9 molecules (qm9pack's CSV or $IRREPSCOPE_QM9_DIR's) as float64 graphs, bond edges."""
 
 from __future__ import annotations
 
 import ast
 import csv
-import importlib.util
-import os
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
+
+from irrepscope.data.qm9 import qm9_source_dir
 
 # QM9 indices: HCN (linear), oxirane, O=COCC#N, CN1C=NC=C1C, N=CN(C=O)C=O
 QM9_INDICES = (5, 17, 500, 1000, 2500)
@@ -42,9 +42,9 @@ def molecule(z: Sequence[int], pos: torch.Tensor | Sequence, idx: int = -1) -> D
 
 
 def _read_qm9(indices: Sequence[int]) -> list[Data]:
-    root = importlib.util.find_spec("qm9pack").submodule_search_locations[0]
+    """QM9 rows from qm9pack's CSV, or from the folder $IRREPSCOPE_QM9_DIR names (an extract)."""
     wanted, found = set(indices), {}
-    with open(os.path.join(root, "data", "qm9_part1.csv"), newline="") as handle:
+    with open(qm9_source_dir() / "qm9_part1.csv", newline="") as handle:
         for row in csv.DictReader(handle):
             index = int(row["Index"])
             if index in wanted:

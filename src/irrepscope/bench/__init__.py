@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from irrepscope.errors import IrrepscopeError
+
 # target -> module whose ``run(quick, record)`` measures and records that benchmark
 _TARGETS = {
     "sph": "irrepscope.bench.sph",
@@ -17,15 +19,26 @@ _TARGETS = {
 }
 
 
-def run_benchmarks(target: str, quick: bool = False, record: Path | None = None) -> None:
+# target -> options its ``run`` takes besides (quick, record)
+OPTIONS = {"sph": ("sizes", "sets", "compiled"), "train-gpu": ("graphs",)}
+
+
+def run_benchmarks(target: str, quick: bool = False, record: Path | None = None,
+                   **options: object) -> None:
     """Run one benchmark target (or all) and record the results in ``record`` when given.
 
-    'all' leaves out 'train-gpu' when no CUDA device is visible (and says so).
+    'all' leaves out 'train-gpu' when no CUDA device is visible (and says so). ``options`` (see
+    ``OPTIONS``; None means the default) go to the one target that takes them.
     """
+    given = {name: value for name, value in options.items() if value is not None}
+    foreign = sorted(set(given) - set(OPTIONS.get(target, ())))
+    if foreign:
+        raise IrrepscopeError(f"bench {target}: option(s) {', '.join(foreign)} apply only to "
+                              + ", ".join(f"{t} ({', '.join(o)})" for t, o in OPTIONS.items()))
     names = list(_TARGETS) if target == "all" else [target]
     if target == "all" and not torch.cuda.is_available():
         names.remove("train-gpu")
         print("bench all: no CUDA device visible, train-gpu left out", flush=True)
     for name in names:
         module = importlib.import_module(_TARGETS[name])
-        module.run(quick=quick, record=record)
+        module.run(quick=quick, record=record, **given)

@@ -1,6 +1,6 @@
 """Benchmark of the data pipeline: first processing of QM9, cache load, item access.
 
-Targets (issue 4): first full processing (parse, validate, both graph kinds at one cutoff, SMILES
+Targets: first full processing (parse, validate, both graph kinds at one cutoff, SMILES
 check) <= 90 s on a 2-core machine; loading the cache <= 3 s. ``quick`` runs the same steps on
 the first 2,000 molecules of each CSV part.
 """

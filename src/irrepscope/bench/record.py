@@ -59,16 +59,20 @@ def write_section(path: Path, name: str, command: str, body: str) -> Path:
     return path
 
 
-def publish(body: str, record: Path | None, target: str, quick: bool) -> None:
+def publish(body: str, record: Path | None, target: str, quick: bool, options: str = "",
+            section: str | None = None) -> None:
     """Print ``body``; with ``record``, write it as the section of ``irrepscope bench <target>``.
 
     Quick (smoke) runs get a section of their own, so they never replace a full run's numbers.
+    ``options``: the flags that reproduce the run, shown in the command; ``section``: the
+    section's name when it is not ``target`` (a GPU run of a benchmark that also runs on CPUs).
     """
     print(body)
     if record is not None:
         suffix = " (quick)" if quick else ""
-        write_section(Path(record), target + suffix,
-                      f"irrepscope bench {target}" + (" --quick" if quick else ""), body)
+        command = " ".join(part for part in (f"irrepscope bench {target}",
+                                             "--quick" if quick else "", options) if part)
+        write_section(Path(record), (section or target) + suffix, command, body)
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:

@@ -1,6 +1,6 @@
 """``irrepscope bench sph``: spherical-harmonics throughput vs e3nn (and sphericart, Triton).
 
-Float32, forward and forward+backward (random cotangent), order sets as in issue 2, interleaved
+Float32, forward and forward+backward (random cotangent), the order sets of ``SETS``, interleaved
 repeats, medians. The bound column is the fraction of a memory-bandwidth bound measured in the same
 run (a large tensor copy): forward must read 3 and write D = sum(2l+1) floats per vector;
 forward+backward also reads the D cotangents and the 3 inputs again and writes 3 gradients.
@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from irrepscope.bench.record import markdown_table, publish
+from irrepscope.errors import IrrepscopeError
 
 SETS = {"[0,1,2]": [0, 1, 2], "[0..6]": list(range(7)), "[0..10]": list(range(11)),
         "[0,3,4,5,6]": [0, 3, 4, 5, 6], "[10]": [10]}
@@ -110,44 +111,76 @@ def measure(n: int, ls: list[int], backward: bool, repeats: int, device: torch.d
     return {name: (statistics.median(t) if t else None) for name, t in times.items()}
 
 
-def run(quick: bool, record: Path | None) -> list[list[object]]:
+def default_sizes(device: torch.device, quick: bool) -> list[int]:
+    """Numbers of vectors measured by default: 2^16..2^24 on a GPU, 2^17 and 2^20 on a CPU."""
+    if device.type == "cuda":
+        return [1 << 16] if quick else [1 << k for k in (16, 18, 20, 22, 24)]
+    return [1 << 12] if quick else [1 << 17, 1 << 20]
+
+
+def _options_text(sizes: list[int] | None, sets: list[str] | None, compiled: bool | None) -> str:
+    """The command-line options that reproduce a run with these choices."""
+    parts = []
+    if sizes:
+        parts.append("--sizes " + ",".join(str(n.bit_length() - 1) for n in sizes))
+    if sets:
+        parts.append("--orders " + " ".join(f"'{key}'" for key in sets))
+    if compiled is False:
+        parts.append("--no-compile")
+    return " ".join(parts)
+
+
+def run(quick: bool, record: Path | None, sizes: list[int] | None = None,
+        sets: list[str] | None = None, compiled: bool | None = None) -> list[list[object]]:
     """Measure every (N, order set, mode, implementation); record the table when ``record``.
 
-    ``quick``: N = 2^12, 2 repeats, no torch.compile columns (a smoke run of a few seconds).
+    ``quick``: N = 2^12 (2^16 on a GPU), 2 repeats, no torch.compile columns (a smoke run).
+    ``sizes`` (numbers of vectors), ``sets`` (keys of ``SETS``) and ``compiled`` (torch.compile
+    columns) replace the defaults. A GPU run is recorded in its own section, ``sph-gpu``.
     """
+    unknown = [key for key in sets or [] if key not in SETS]
+    if unknown:
+        raise IrrepscopeError(f"bench sph: unknown order set(s) {', '.join(unknown)}; "
+                              f"choose from {', '.join(SETS)}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(1)
     try:
-        sizes = [1 << 12] if quick else [1 << 17, 1 << 20]
-        if device.type == "cuda":  # GPU: N = 2^16..2^24 (issue 3)
-            sizes = [1 << 16] if quick else [1 << k for k in (16, 18, 20, 22, 24)]
+        options = _options_text(sizes, sets, compiled)
+        sizes = sizes or default_sizes(device, quick)
+        compiled = (not quick) if compiled is None else compiled
         repeats = 2 if quick else 5
         bw = bandwidth(device, numel=1 << 20 if quick else 1 << 25)
         rows: list[list[object]] = []
-        jobs = [(n, key, bwd) for n in sizes for key in SETS for bwd in (False, True)]
+        jobs = [(n, key, bwd) for n in sizes for key in (sets or SETS) for bwd in (False, True)]
         for n, key, bwd in tqdm(jobs, desc="bench sph"):
             ls = SETS[key]
             dim = sum(2 * l + 1 for l in ls)
             bound = n * 4 * ((dim + 3) + ((dim + 6) if bwd else 0)) / bw
-            result = measure(n, ls, bwd, repeats, device, compiled=not quick)
+            result = measure(n, ls, bwd, repeats, device, compiled=compiled)
             base = result.get("e3nn")
             for name, t in result.items():
                 if t is None:
                     continue
                 rows.append([f"2^{n.bit_length() - 1}", key, "fwd+bwd" if bwd else "fwd", name,
-                             f"{t * 1e3:.2f}", f"{n / t / 1e6:.2f}",
+                             f"{t * 1e3:.3f}", f"{n / t / 1e6:.2f}",
                              f"{base / t:.2f}" if base else "n/a", f"{bound / t:.3f}"])
         header = ["N", "orders", "mode", "implementation", "median ms", "M vectors/s",
                   "speed-up vs e3nn", "fraction of bandwidth bound"]
         table = markdown_table(header, rows)
-        note = (f"float32 on {device.type}{', 1 thread' if device.type == 'cpu' else ''}; "
-                f"measured copy bandwidth {bw / 1e9:.1f} GB/s; {repeats} interleaved repeats, "
-                "medians; compiled = torch.compile (default inductor; not run with --quick); "
+        where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu, 1 thread"
+        note = (f"float32 on {where}; measured copy bandwidth {bw / 1e9:.1f} GB/s (the bound's "
+                f"denominator); {repeats} interleaved repeats, medians; compiled = torch.compile "
+                f"(default inductor; {'measured' if compiled else 'not measured in this run'}); "
                 "sphericart always computes 0..l_max; e3nn computes 0..max(L) for any L.")
+        if device.type == "cuda":
+            import triton
+
+            note += f" triton {triton.__version__}."
         # inside: the machine line names the thread count measured with
-        publish(note + "\n\n" + table, record, "sph", quick)
+        publish(note + "\n\n" + table, record, "sph", quick, options=options,
+                section="sph-gpu" if device.type == "cuda" else None)
     finally:
         torch.set_num_threads(threads)
     return rows

@@ -28,7 +28,7 @@ import torch
 
 from irrepscope.bench.record import markdown_table, publish
 
-# (orders, h, issue 7's floor on the speed-up over the stock-e3nn build); the goal for every
+# (orders, h, the floor on the speed-up over the stock-e3nn build); the goal for every
 # config is also >= BOUND_GOAL of the matmul bound
 CONFIGS = [([0, 1, 2], 32, 4.0), ([0, 1, 2, 3, 4], 16, 15.0), ([0, 1, 2, 3, 4, 5, 6], 16, 30.0),
            ([0, 3, 4, 5, 6], 16, 15.0), ([0, 1, 2, 10], 32, 6.0)]
@@ -43,13 +43,14 @@ TUNED_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
 RUNS = [("stock", "stock", {}), ("fused", "fused", {}), ("stock_tuned", "stock", TUNED_MALLOC)]
 
 
-def qm9_batches(num_batches: int) -> list:
-    """``num_batches`` fixed batches of 32 QM9 molecules (bond graphs), seeded train split."""
+def qm9_batches(num_batches: int, graph: str = "bonds") -> list:
+    """``num_batches`` fixed batches of 32 QM9 molecules (``graph``: bonds or radius, 6 Å
+    cutoff), seeded train split."""
     from torch_geometric.data import Batch
 
     from irrepscope.data import load_dataset, make_split
 
-    dataset = load_dataset(source="qm9", graph="bonds")
+    dataset = load_dataset(source="qm9", graph=graph)
     train = make_split(len(dataset)).train[: num_batches * BATCH_SIZE]
     graphs = [dataset[int(i)] for i in train]
     return [Batch.from_data_list(graphs[k:k + BATCH_SIZE])

@@ -1,10 +1,11 @@
 """GPU training throughput (`irrepscope bench train-gpu`): stock e3nn vs fused vs cuequivariance.
 
-Issue 7's GPU record: the five configurations of ``irrepscope bench train``, batch 32, QM9 bond
-graphs, one training step = forward + backward + AdamW, the same batches for every build. Builds:
-*stock* (e3nn SH + e3nn tensor product), *fused* (irrepscope SH, backend 'auto', which is Triton
-on CUDA when importable, + ``FusedEdgeMessage``) and, when cuequivariance-torch is importable,
-*cueq* (``CueqEdgeMessage``: NVIDIA's kernel when cuequivariance-ops-torch-cu12 is installed).
+The five configurations of ``irrepscope bench train``, batch 32, QM9 bond graphs and radius
+graphs (6 Å), one training step = forward + backward + AdamW, the same batches for every build.
+Builds: *stock* (e3nn SH + e3nn tensor product), *fused* (irrepscope SH, backend 'auto', which is
+Triton on CUDA when importable, + ``FusedEdgeMessage``) and, when cuequivariance-torch is
+importable, *cueq* (``CueqEdgeMessage``: NVIDIA's kernel when cuequivariance-ops-torch-cu12 or
+-cu13 is installed).
 All builds live in one process (a GPU allocator caches per process, so builds do not shape each
 other's host heap as on CPU) and take turns, repeat by repeat; the median step is reported.
 Peak memory: ``torch.cuda.max_memory_allocated`` during one step above the memory before it.
@@ -82,43 +83,62 @@ def measure_config(orders: list[int], hidden: int, batches: list, repeats: int,
 def results_table(results: list[dict], builds: list[str]) -> str:
     """Markdown table: mol/s per build, speed-up over stock, peak step memory per build."""
     others = [b for b in builds if b != "stock"]
-    header = (["L", "h", "params"] + [f"{b} mol/s" for b in builds]
+    header = (["graph", "L", "h", "params"] + [f"{b} mol/s" for b in builds]
               + [f"{b} / stock" for b in others] + [f"{b} peak MiB" for b in builds])
 
     def mem(value):
         return "n/a" if value is None else f"{value:.0f}"
 
-    rows = [[f"{r['L']}", r["h"], f"{r['params']:,}"]
+    rows = [[r["graph"], f"{r['L']}", r["h"], f"{r['params']:,}"]
             + [f"{r['mol_s'][b]:.0f}" for b in builds]
             + [f"{r['mol_s'][b] / r['mol_s']['stock']:.1f}x" for b in others]
             + [mem(r["memory"][b]) for b in builds] for r in results]
     return markdown_table(header, rows)
 
 
+GRAPHS = ("bonds", "radius")
+
+
 def run(quick: bool = False, record: Path | None = None, configs=None,
-        device: str | None = None) -> list[dict]:
-    """Measure every configuration on ``device`` (default: the CUDA device); print and record."""
+        device: str | None = None, graphs: tuple[str, ...] | None = None) -> list[dict]:
+    """Measure every (graph, configuration) on ``device`` (default: the CUDA device); print and
+    record. ``graphs``: QM9 bond graphs and/or radius graphs (6 Å); default both (bonds only
+    with ``quick``)."""
     if device is None:
         if not torch.cuda.is_available():
             raise IrrepscopeError("irrepscope bench train-gpu needs a CUDA device and none is "
                                   "visible; `irrepscope bench train` measures the CPU")
         device = "cuda"
     device = torch.device(device)
+    graphs = tuple(graphs or (GRAPHS[:1] if quick else GRAPHS))
+    unknown = [g for g in graphs if g not in GRAPHS]
+    if unknown:
+        raise IrrepscopeError(f"bench train-gpu: unknown graph kind(s) {', '.join(unknown)}; "
+                              f"use {' or '.join(GRAPHS)}")
     builds = gpu_builds()
     num_batches, repeats = (2, 1) if quick else (10, 3)
-    batches = [batch.to(device) for batch in qm9_batches(num_batches)]
     results = []
-    for orders, hidden, _floor in (CONFIGS if configs is None else configs):
-        results.append(measure_config(orders, hidden, batches, repeats, device, builds))
-        print(f"L={orders} h={hidden}: " + ", ".join(
-            f"{b} {v:.0f} mol/s" for b, v in results[-1]["mol_s"].items()), flush=True)
+    for graph in graphs:
+        batches = [batch.to(device) for batch in qm9_batches(num_batches, graph)]
+        edges = sum(b.edge_index.shape[1] for b in batches) / sum(b.num_nodes for b in batches)
+        for orders, hidden, _floor in (CONFIGS if configs is None else configs):
+            result = measure_config(orders, hidden, batches, repeats, device, builds)
+            results.append({**result, "graph": f"{graph} ({edges:.1f} edges/atom)"})
+            print(f"{graph} L={orders} h={hidden}: " + ", ".join(
+                f"{b} {v:.0f} mol/s" for b, v in result["mol_s"].items()), flush=True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
-    body = (f"Device: {name}. Batch {BATCH_SIZE}, QM9 bond graphs, {num_batches} batches x "
-            f"{repeats} interleaved repeats (median), float32; {_cueq_note(builds, device)}. "
-            f"Peak MiB: device memory a training step allocates above what was allocated "
-            f"before it.\n\n"
+    versions = f"torch {torch.__version__}"
+    if importlib.util.find_spec("triton") is not None:
+        import triton
+
+        versions += f", triton {triton.__version__}"
+    body = (f"Device: {name} ({versions}). Batch {BATCH_SIZE}, QM9 graphs (bonds; radius = "
+            f"6 Å cutoff), {num_batches} batches x {repeats} interleaved repeats (median), "
+            f"float32; {_cueq_note(builds, device)}. Peak MiB: device memory a training step "
+            f"allocates above what was allocated before it.\n\n"
             f"{results_table(results, list(builds))}\n")
-    publish(body, record, "train-gpu", quick)
+    options = "" if graphs == (GRAPHS[:1] if quick else GRAPHS) else "--graphs " + ",".join(graphs)
+    publish(body, record, "train-gpu", quick, options=options)
     return results
 
 
