@@ -203,6 +203,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                        help="sph: leave out the torch.compile columns")
     bench.add_argument("--graphs", type=lambda text: tuple(text.split(",")),
                        metavar="bonds,radius", help="train-gpu: graph kinds (default both)")
+    bench.add_argument("--configs", nargs="+", metavar="ORDERS:H",
+                       help="train-gpu: configurations instead of the five, e.g. '0,1,2:32'")
     bench.set_defaults(func=_bench)
 
 
@@ -214,13 +216,19 @@ def _powers_of_two(text: str) -> list[int]:
             f"--sizes takes comma-separated exponents such as 20,24, got {text!r}") from None
 
 
+def _configs(texts: list[str] | None) -> list[tuple[list[int], int]] | None:
+    from irrepscope.bench.train_gpu import parse_config
+
+    return None if texts is None else [parse_config(text) for text in texts]
+
+
 def _bench(args: argparse.Namespace) -> None:
     from irrepscope.bench import run_benchmarks
 
     run_benchmarks(args.target, quick=args.quick,
                    record=None if args.no_record else args.record, sizes=args.sizes,
                    sets=args.orders, compiled=False if args.no_compile else None,
-                   graphs=args.graphs)
+                   graphs=args.graphs, configs=_configs(args.configs))
 
 
 def build_parser() -> argparse.ArgumentParser:

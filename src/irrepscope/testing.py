@@ -86,7 +86,8 @@ def energies_and_gradients(model: Any, batch: Any) -> tuple[torch.Tensor, dict[s
     batch = batch.clone()
     batch.pos = batch.pos.clone().requires_grad_()
     energy = model(batch)
-    weights = torch.linspace(-1.0, 2.0, energy.numel(), dtype=energy.dtype)
+    weights = torch.linspace(-1.0, 2.0, energy.numel(), dtype=energy.dtype,
+                             device=energy.device)
     names = ["pos", *[name for name, _ in model.named_parameters()]]
     grads = torch.autograd.grad((energy * weights).sum(), [batch.pos, *model.parameters()])
     return energy, dict(zip(names, grads, strict=True))

@@ -59,3 +59,16 @@ def test_both_graph_kinds_get_rows_and_unknown_kinds_are_refused(tmp_path) -> No
     assert "irrepscope bench train-gpu --quick --graphs bonds,radius" in record.read_text()
     with pytest.raises(IrrepscopeError, match="unknown graph kind"):
         train_gpu.run(quick=True, record=None, device="cpu", graphs=("knn",))
+
+
+def test_chosen_configurations_are_measured_and_named_in_the_command(tmp_path, capsys) -> None:
+    from irrepscope.cli import main
+
+    record = tmp_path / "benchmarks.md"
+    assert train_gpu.parse_config("0,1,2:32") == ([0, 1, 2], 32)
+    (r,) = train_gpu.run(quick=True, record=record, configs=[train_gpu.parse_config("0,2:4")],
+                         device="cpu")
+    assert (r["L"], r["h"]) == ([0, 2], 4)
+    assert "irrepscope bench train-gpu --quick --configs '0,2:4'" in record.read_text()
+    assert main(["bench", "train-gpu", "--configs", "0,1,2", "--no-record"]) == 2
+    assert "a configuration is ORDERS:HIDDEN such as '0,1,2:32'" in capsys.readouterr().err

@@ -67,3 +67,20 @@ def test_blocked_evaluation_equals_one_block(monkeypatch: pytest.MonkeyPatch) ->
 
     for ours, ref in zip(first_and_second(8), first_and_second(1 << 20), strict=True):
         torch.testing.assert_close(ours, ref, atol=1e-12, rtol=0)
+
+
+def test_blocks_of_vectors_on_a_cpu_only(monkeypatch) -> None:
+    """CPU: cache-sized blocks; any other device: one call (a block there costs launches)."""
+    from irrepscope.sph import torch_backend
+
+    monkeypatch.setattr(torch_backend, "CHUNK", 4)
+    calls = []
+
+    def count(v):
+        calls.append(v.shape[0])
+        return v * 2
+
+    for device, expected in (("cpu", [4, 4, 2]), ("meta", [10])):
+        calls.clear()
+        out = torch_backend._chunked(count, 10, torch.ones(10, 3, device=device))
+        assert calls == expected and out.shape == (10, 3) and out.device.type == device

@@ -260,3 +260,15 @@ def test_gpu_equals_cpu_and_no_recompile_for_new_n() -> None:
     for n in (4099, 1000, 77, 1):
         tb.spherical_harmonics_triton([2, 9], vectors[:n])
     assert len(cache) == compiled
+
+
+@pytest.mark.parametrize("ls", [list(range(11)), [0, 3, 4, 5, 6], [9, 1, 8]], ids=str)
+def test_row_tile_and_column_stores_write_the_same_bits(ls, monkeypatch) -> None:
+    """The store strategy moves values, never changes them."""
+    vectors = _vectors(N, torch.float64, seed=11)
+    outputs = []
+    for row_tiles in (True, False):
+        monkeypatch.setattr(tb, "ROW_TILES", row_tiles)
+        outputs.append(tb.spherical_harmonics_triton(ls, vectors, normalization="norm"))
+    assert torch.equal(outputs[0], outputs[1])
+    _assert_matches(ls, vectors, normalization="norm")  # ROW_TILES False here: both checked

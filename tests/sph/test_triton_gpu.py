@@ -39,6 +39,8 @@ def _value_grad_second(fn, ls, v, normalize, normalization, c, w):
     """Y(v), d<c, Y>/dv and d<w, d<c, Y>/dv>/dv (the double backward that forces training uses)."""
     v = v.detach().requires_grad_(True)
     y = fn(ls, v, normalize, normalization)
+    if not y.requires_grad:  # l = 0 alone: a constant, which may carry no graph at all
+        return y.detach(), torch.zeros_like(v), torch.zeros_like(v)
     (grad,) = torch.autograd.grad((y * c).sum(), v, create_graph=True, materialize_grads=True)
     if not grad.requires_grad:  # l = 0 alone: a constant, no second derivative
         return y.detach(), grad.detach(), torch.zeros_like(v)

@@ -20,7 +20,7 @@ _TARGETS = {
 
 
 # target -> options its ``run`` takes besides (quick, record)
-OPTIONS = {"sph": ("sizes", "sets", "compiled"), "train-gpu": ("graphs",)}
+OPTIONS = {"sph": ("sizes", "sets", "compiled"), "train-gpu": ("graphs", "configs")}
 
 
 def run_benchmarks(target: str, quick: bool = False, record: Path | None = None,

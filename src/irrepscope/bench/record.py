@@ -60,14 +60,16 @@ def write_section(path: Path, name: str, command: str, body: str) -> Path:
 
 
 def publish(body: str, record: Path | None, target: str, quick: bool, options: str = "",
-            section: str | None = None) -> None:
+            section: str | None = None, echo: bool = True) -> None:
     """Print ``body``; with ``record``, write it as the section of ``irrepscope bench <target>``.
 
     Quick (smoke) runs get a section of their own, so they never replace a full run's numbers.
     ``options``: the flags that reproduce the run, shown in the command; ``section``: the
-    section's name when it is not ``target`` (a GPU run of a benchmark that also runs on CPUs).
+    section's name when it is not ``target`` (a GPU run of a benchmark that also runs on CPUs);
+    ``echo``: print the body (False for the partial records of a run still measuring).
     """
-    print(body)
+    if echo:
+        print(body)
     if record is not None:
         suffix = " (quick)" if quick else ""
         command = " ".join(part for part in (f"irrepscope bench {target}",

@@ -61,7 +61,12 @@ def _implementations(ls: list[int], device: torch.device,
         impls["irrepscope torch (compiled)"] = torch.compile(ours)
         impls["e3nn (compiled)"] = torch.compile(e3nn)
     if device.type == "cuda" and backend_info()["backends"].get("triton"):
+        from irrepscope.sph import triton_backend
+
         impls["irrepscope triton"] = lambda v: spherical_harmonics(ls, v, backend="triton")
+        other = not triton_backend.ROW_TILES  # the store strategy not taken by default
+        impls[f"irrepscope triton ({'row tile' if other else 'column'} stores)"] = (
+            _with_row_tiles(impls["irrepscope triton"], triton_backend, other))
     if importlib.util.find_spec("sphericart") is not None:
         import sphericart.torch
 
@@ -72,6 +77,17 @@ def _implementations(ls: list[int], device: torch.device,
 
         impls["cuequivariance"] = lambda v: cuequivariance_torch.spherical_harmonics(ls, v, True)
     return impls
+
+
+def _with_row_tiles(fn: Callable, triton_backend, row_tiles: bool) -> Callable:
+    """``fn`` with the Triton forward's store strategy set to ``row_tiles`` for the call."""
+    def with_strategy(v: torch.Tensor) -> torch.Tensor:
+        saved, triton_backend.ROW_TILES = triton_backend.ROW_TILES, row_tiles
+        try:
+            return fn(v)
+        finally:
+            triton_backend.ROW_TILES = saved
+    return with_strategy
 
 
 def _step(fn: Callable, v: torch.Tensor, cot: torch.Tensor | None) -> None:
@@ -153,8 +169,19 @@ def run(quick: bool, record: Path | None, sizes: list[int] | None = None,
         repeats = 2 if quick else 5
         bw = bandwidth(device, numel=1 << 20 if quick else 1 << 25)
         rows: list[list[object]] = []
+        header = ["N", "orders", "mode", "implementation", "median ms", "M vectors/s",
+                  "speed-up vs e3nn", "fraction of bandwidth bound"]
+        where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu, 1 thread"
+        note = (f"float32 on {where}; measured copy bandwidth {bw / 1e9:.1f} GB/s (the bound's "
+                f"denominator); {repeats} interleaved repeats, medians; compiled = torch.compile "
+                f"(default inductor; {'measured' if compiled else 'not measured in this run'}); "
+                "sphericart always computes 0..l_max; e3nn computes 0..max(L) for any L.")
+        if device.type == "cuda":
+            import triton
+
+            note += f" triton {triton.__version__}."
         jobs = [(n, key, bwd) for n in sizes for key in (sets or SETS) for bwd in (False, True)]
-        for n, key, bwd in tqdm(jobs, desc="bench sph"):
+        for job, (n, key, bwd) in enumerate(tqdm(jobs, desc="bench sph")):
             ls = SETS[key]
             dim = sum(2 * l + 1 for l in ls)
             bound = n * 4 * ((dim + 3) + ((dim + 6) if bwd else 0)) / bw
@@ -166,21 +193,11 @@ def run(quick: bool, record: Path | None, sizes: list[int] | None = None,
                 rows.append([f"2^{n.bit_length() - 1}", key, "fwd+bwd" if bwd else "fwd", name,
                              f"{t * 1e3:.3f}", f"{n / t / 1e6:.2f}",
                              f"{base / t:.2f}" if base else "n/a", f"{bound / t:.3f}"])
-        header = ["N", "orders", "mode", "implementation", "median ms", "M vectors/s",
-                  "speed-up vs e3nn", "fraction of bandwidth bound"]
-        table = markdown_table(header, rows)
-        where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu, 1 thread"
-        note = (f"float32 on {where}; measured copy bandwidth {bw / 1e9:.1f} GB/s (the bound's "
-                f"denominator); {repeats} interleaved repeats, medians; compiled = torch.compile "
-                f"(default inductor; {'measured' if compiled else 'not measured in this run'}); "
-                "sphericart always computes 0..l_max; e3nn computes 0..max(L) for any L.")
-        if device.type == "cuda":
-            import triton
-
-            note += f" triton {triton.__version__}."
-        # inside: the machine line names the thread count measured with
-        publish(note + "\n\n" + table, record, "sph", quick, options=options,
-                section="sph-gpu" if device.type == "cuda" else None)
+            # recorded job by job: a run cut short keeps what it measured
+            # (inside: the machine line names the thread count measured with)
+            publish(note + "\n\n" + markdown_table(header, rows), record, "sph", quick,
+                    options=options, section="sph-gpu" if device.type == "cuda" else None,
+                    echo=job == len(jobs) - 1)
     finally:
         torch.set_num_threads(threads)
     return rows

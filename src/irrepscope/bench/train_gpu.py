@@ -117,29 +117,50 @@ def run(quick: bool = False, record: Path | None = None, configs=None,
                               f"use {' or '.join(GRAPHS)}")
     builds = gpu_builds()
     num_batches, repeats = (2, 1) if quick else (10, 3)
-    results = []
+    options = "" if graphs == (GRAPHS[:1] if quick else GRAPHS) else "--graphs " + ",".join(graphs)
+    if configs is not None and [c[:2] for c in configs] != [c[:2] for c in CONFIGS]:
+        options += " --configs " + " ".join(f"'{','.join(map(str, c[0]))}:{c[1]}'"
+                                            for c in configs)
+    results: list[dict] = []
+    total = len(graphs) * len(CONFIGS if configs is None else configs)
     for graph in graphs:
         batches = [batch.to(device) for batch in qm9_batches(num_batches, graph)]
         edges = sum(b.edge_index.shape[1] for b in batches) / sum(b.num_nodes for b in batches)
-        for orders, hidden, _floor in (CONFIGS if configs is None else configs):
+        for orders, hidden, *_ in (CONFIGS if configs is None else configs):
             result = measure_config(orders, hidden, batches, repeats, device, builds)
             results.append({**result, "graph": f"{graph} ({edges:.1f} edges/atom)"})
             print(f"{graph} L={orders} h={hidden}: " + ", ".join(
                 f"{b} {v:.0f} mol/s" for b, v in result["mol_s"].items()), flush=True)
+            # recorded row by row: a run cut short keeps what it measured
+            body = _record_body(results, builds, device, num_batches, repeats)
+            publish(body, record, "train-gpu", quick, options=options.strip(),
+                    echo=len(results) == total)
+    return results
+
+
+def parse_config(text: str) -> tuple[list[int], int]:
+    """'0,1,2:32' -> ([0, 1, 2], 32): orders and hidden multiplicity of one configuration."""
+    try:
+        orders, hidden = text.split(":")
+        return [int(l) for l in orders.split(",")], int(hidden)
+    except ValueError:
+        raise IrrepscopeError(f"a configuration is ORDERS:HIDDEN such as '0,1,2:32', "
+                              f"got {text!r}") from None
+
+
+def _record_body(results: list[dict], builds: dict, device: torch.device, num_batches: int,
+                 repeats: int) -> str:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
     versions = f"torch {torch.__version__}"
     if importlib.util.find_spec("triton") is not None:
         import triton
 
         versions += f", triton {triton.__version__}"
-    body = (f"Device: {name} ({versions}). Batch {BATCH_SIZE}, QM9 graphs (bonds; radius = "
+    return (f"Device: {name} ({versions}). Batch {BATCH_SIZE}, QM9 graphs (bonds; radius = "
             f"6 Å cutoff), {num_batches} batches x {repeats} interleaved repeats (median), "
             f"float32; {_cueq_note(builds, device)}. Peak MiB: device memory a training step "
             f"allocates above what was allocated before it.\n\n"
             f"{results_table(results, list(builds))}\n")
-    options = "" if graphs == (GRAPHS[:1] if quick else GRAPHS) else "--graphs " + ",".join(graphs)
-    publish(body, record, "train-gpu", quick, options=options)
-    return results
 
 
 def _cueq_note(builds: dict[str, dict], device: torch.device) -> str:

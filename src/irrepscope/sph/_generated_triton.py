@@ -12,8 +12,9 @@ ORDERS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 
 def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stride_n,
                        OFF0: tl.constexpr, OFF1: tl.constexpr, OFF2: tl.constexpr, OFF3: tl.constexpr, OFF4: tl.constexpr, OFF5: tl.constexpr, OFF6: tl.constexpr, OFF7: tl.constexpr, OFF8: tl.constexpr, OFF9: tl.constexpr, OFF10: tl.constexpr,
-                       NORMALIZE: tl.constexpr, NORM: tl.constexpr, COMPUTE: tl.constexpr, BLOCK: tl.constexpr):
-    """Rows [BLOCK] of out[n, D]: order l fills columns OFF<l>..OFF<l>+2l."""
+                       NORMALIZE: tl.constexpr, NORM: tl.constexpr, COMPUTE: tl.constexpr, BLOCK: tl.constexpr, ROW_TILES: tl.constexpr):
+    """Rows [BLOCK] of out[n, D]: order l fills columns OFF<l>..OFF<l>+2l; ROW_TILES:
+    each order l > 0 stored as one [BLOCK, 2l+1] tile instead of column by column."""
     rows = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = rows < n
     vec = vec_ptr + rows * vec_stride_n
@@ -42,9 +43,22 @@ def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stri
             s1: tl.constexpr = 0.5773502691896258
         else:
             s1: tl.constexpr = 1.0
-        tl.store(out + (OFF1 + 0), ((s1 * 1.7320508075688772) * x).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF1 + 1), ((s1 * 1.7320508075688772) * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF1 + 2), ((s1 * 1.7320508075688772) * z).to(out_ptr.dtype.element_ty), mask=mask)
+        if ROW_TILES:
+            y1_0 = (s1 * 1.7320508075688772) * x
+            y1_1 = (s1 * 1.7320508075688772) * y
+            y1_2 = (s1 * 1.7320508075688772) * z
+            y1_zero = tl.full([BLOCK], 0.0, COMPUTE)
+            y1_j0_0 = tl.join(y1_0, y1_1)
+            y1_j0_1 = tl.join(y1_2, y1_zero)
+            y1_j1_0 = tl.reshape(tl.permute(tl.join(y1_j0_0, y1_j0_1), (0, 2, 1)), (BLOCK, 4))
+            y1_cols = tl.arange(0, 4)
+            tl.store(out_ptr + rows[:, None] * out_stride_n + (OFF1 + y1_cols)[None, :],
+                     y1_j1_0.to(out_ptr.dtype.element_ty),
+                     mask=mask[:, None] & (y1_cols < 3)[None, :])
+        else:
+            tl.store(out + (OFF1 + 0), ((s1 * 1.7320508075688772) * x).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF1 + 1), ((s1 * 1.7320508075688772) * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF1 + 2), ((s1 * 1.7320508075688772) * z).to(out_ptr.dtype.element_ty), mask=mask)
     if OFF2 >= 0:
         if NORM == 1:
             s2: tl.constexpr = 0.28209479177387814
@@ -57,11 +71,30 @@ def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stri
         f2_c2 = (-1.0) * x * x + z * z
         f2_s2 = 2.0 * x * z
         f2_qp0_1 = (s2 * 2.23606797749979) * f2_u - (0.5 * s2 * 2.23606797749979) * f2_w
-        tl.store(out + (OFF2 + 0), ((0.5 * s2 * 3.872983346207417) * f2_s2).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF2 + 1), ((s2 * 3.872983346207417) * x * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF2 + 2), (f2_qp0_1).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF2 + 3), ((s2 * 3.872983346207417) * y * z).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF2 + 4), ((0.5 * s2 * 3.872983346207417) * f2_c2).to(out_ptr.dtype.element_ty), mask=mask)
+        if ROW_TILES:
+            y2_0 = (0.5 * s2 * 3.872983346207417) * f2_s2
+            y2_1 = (s2 * 3.872983346207417) * x * y
+            y2_2 = f2_qp0_1
+            y2_3 = (s2 * 3.872983346207417) * y * z
+            y2_4 = (0.5 * s2 * 3.872983346207417) * f2_c2
+            y2_zero = tl.full([BLOCK], 0.0, COMPUTE)
+            y2_j0_0 = tl.join(y2_0, y2_1)
+            y2_j0_1 = tl.join(y2_2, y2_3)
+            y2_j0_2 = tl.join(y2_4, y2_zero)
+            y2_j0_3 = tl.join(y2_zero, y2_zero)
+            y2_j1_0 = tl.reshape(tl.permute(tl.join(y2_j0_0, y2_j0_1), (0, 2, 1)), (BLOCK, 4))
+            y2_j1_1 = tl.reshape(tl.permute(tl.join(y2_j0_2, y2_j0_3), (0, 2, 1)), (BLOCK, 4))
+            y2_j2_0 = tl.reshape(tl.permute(tl.join(y2_j1_0, y2_j1_1), (0, 2, 1)), (BLOCK, 8))
+            y2_cols = tl.arange(0, 8)
+            tl.store(out_ptr + rows[:, None] * out_stride_n + (OFF2 + y2_cols)[None, :],
+                     y2_j2_0.to(out_ptr.dtype.element_ty),
+                     mask=mask[:, None] & (y2_cols < 5)[None, :])
+        else:
+            tl.store(out + (OFF2 + 0), ((0.5 * s2 * 3.872983346207417) * f2_s2).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF2 + 1), ((s2 * 3.872983346207417) * x * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF2 + 2), (f2_qp0_1).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF2 + 3), ((s2 * 3.872983346207417) * y * z).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF2 + 4), ((0.5 * s2 * 3.872983346207417) * f2_c2).to(out_ptr.dtype.element_ty), mask=mask)
     if OFF3 >= 0:
         if NORM == 1:
             s3: tl.constexpr = 0.28209479177387814
@@ -78,13 +111,34 @@ def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stri
         f3_qm1_1 = (s3 * 6.48074069840786) * f3_u - (0.25 * s3 * 6.48074069840786) * f3_w
         f3_qp0_1 = (s3 * 2.6457513110645907) * f3_u - (1.5 * s3 * 2.6457513110645907) * f3_w
         f3_qp1_1 = (s3 * 6.48074069840786) * f3_u - (0.25 * s3 * 6.48074069840786) * f3_w
-        tl.store(out + (OFF3 + 0), ((0.25 * s3 * 8.366600265340756) * f3_s3).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF3 + 1), ((0.5 * s3 * 10.246950765959598) * f3_s2 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF3 + 2), (f3_qm1_1 * x).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF3 + 3), (f3_qp0_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF3 + 4), (f3_qp1_1 * z).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF3 + 5), ((0.5 * s3 * 10.246950765959598) * f3_c2 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF3 + 6), ((0.25 * s3 * 8.366600265340756) * f3_c3).to(out_ptr.dtype.element_ty), mask=mask)
+        if ROW_TILES:
+            y3_0 = (0.25 * s3 * 8.366600265340756) * f3_s3
+            y3_1 = (0.5 * s3 * 10.246950765959598) * f3_s2 * y
+            y3_2 = f3_qm1_1 * x
+            y3_3 = f3_qp0_1 * y
+            y3_4 = f3_qp1_1 * z
+            y3_5 = (0.5 * s3 * 10.246950765959598) * f3_c2 * y
+            y3_6 = (0.25 * s3 * 8.366600265340756) * f3_c3
+            y3_zero = tl.full([BLOCK], 0.0, COMPUTE)
+            y3_j0_0 = tl.join(y3_0, y3_1)
+            y3_j0_1 = tl.join(y3_2, y3_3)
+            y3_j0_2 = tl.join(y3_4, y3_5)
+            y3_j0_3 = tl.join(y3_6, y3_zero)
+            y3_j1_0 = tl.reshape(tl.permute(tl.join(y3_j0_0, y3_j0_1), (0, 2, 1)), (BLOCK, 4))
+            y3_j1_1 = tl.reshape(tl.permute(tl.join(y3_j0_2, y3_j0_3), (0, 2, 1)), (BLOCK, 4))
+            y3_j2_0 = tl.reshape(tl.permute(tl.join(y3_j1_0, y3_j1_1), (0, 2, 1)), (BLOCK, 8))
+            y3_cols = tl.arange(0, 8)
+            tl.store(out_ptr + rows[:, None] * out_stride_n + (OFF3 + y3_cols)[None, :],
+                     y3_j2_0.to(out_ptr.dtype.element_ty),
+                     mask=mask[:, None] & (y3_cols < 7)[None, :])
+        else:
+            tl.store(out + (OFF3 + 0), ((0.25 * s3 * 8.366600265340756) * f3_s3).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF3 + 1), ((0.5 * s3 * 10.246950765959598) * f3_s2 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF3 + 2), (f3_qm1_1 * x).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF3 + 3), (f3_qp0_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF3 + 4), (f3_qp1_1 * z).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF3 + 5), ((0.5 * s3 * 10.246950765959598) * f3_c2 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF3 + 6), ((0.25 * s3 * 8.366600265340756) * f3_c3).to(out_ptr.dtype.element_ty), mask=mask)
     if OFF4 >= 0:
         if NORM == 1:
             s4: tl.constexpr = 0.28209479177387814
@@ -107,15 +161,46 @@ def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stri
         f4_qp0_2 = f4_qp0_1 * f4_u + (1.125 * s4) * f4_w2
         f4_qp1_1 = (3.0 * s4 * 3.1622776601683795) * f4_u - (2.25 * s4 * 3.1622776601683795) * f4_w
         f4_qp2_1 = (4.5 * s4 * 2.23606797749979) * f4_u - (0.75 * s4 * 2.23606797749979) * f4_w
-        tl.store(out + (OFF4 + 0), ((0.375 * s4 * 5.916079783099616) * f4_s4).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF4 + 1), ((0.75 * s4 * 8.366600265340756) * f4_s3 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF4 + 2), (f4_qm2_1 * f4_s2).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF4 + 3), (f4_qm1_1 * x * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF4 + 4), (f4_qp0_2).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF4 + 5), (f4_qp1_1 * y * z).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF4 + 6), (f4_c2 * f4_qp2_1).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF4 + 7), ((0.75 * s4 * 8.366600265340756) * f4_c3 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF4 + 8), ((0.375 * s4 * 5.916079783099616) * f4_c4).to(out_ptr.dtype.element_ty), mask=mask)
+        if ROW_TILES:
+            y4_0 = (0.375 * s4 * 5.916079783099616) * f4_s4
+            y4_1 = (0.75 * s4 * 8.366600265340756) * f4_s3 * y
+            y4_2 = f4_qm2_1 * f4_s2
+            y4_3 = f4_qm1_1 * x * y
+            y4_4 = f4_qp0_2
+            y4_5 = f4_qp1_1 * y * z
+            y4_6 = f4_c2 * f4_qp2_1
+            y4_7 = (0.75 * s4 * 8.366600265340756) * f4_c3 * y
+            y4_8 = (0.375 * s4 * 5.916079783099616) * f4_c4
+            y4_zero = tl.full([BLOCK], 0.0, COMPUTE)
+            y4_j0_0 = tl.join(y4_0, y4_1)
+            y4_j0_1 = tl.join(y4_2, y4_3)
+            y4_j0_2 = tl.join(y4_4, y4_5)
+            y4_j0_3 = tl.join(y4_6, y4_7)
+            y4_j0_4 = tl.join(y4_8, y4_zero)
+            y4_j0_5 = tl.join(y4_zero, y4_zero)
+            y4_j0_6 = tl.join(y4_zero, y4_zero)
+            y4_j0_7 = tl.join(y4_zero, y4_zero)
+            y4_j1_0 = tl.reshape(tl.permute(tl.join(y4_j0_0, y4_j0_1), (0, 2, 1)), (BLOCK, 4))
+            y4_j1_1 = tl.reshape(tl.permute(tl.join(y4_j0_2, y4_j0_3), (0, 2, 1)), (BLOCK, 4))
+            y4_j1_2 = tl.reshape(tl.permute(tl.join(y4_j0_4, y4_j0_5), (0, 2, 1)), (BLOCK, 4))
+            y4_j1_3 = tl.reshape(tl.permute(tl.join(y4_j0_6, y4_j0_7), (0, 2, 1)), (BLOCK, 4))
+            y4_j2_0 = tl.reshape(tl.permute(tl.join(y4_j1_0, y4_j1_1), (0, 2, 1)), (BLOCK, 8))
+            y4_j2_1 = tl.reshape(tl.permute(tl.join(y4_j1_2, y4_j1_3), (0, 2, 1)), (BLOCK, 8))
+            y4_j3_0 = tl.reshape(tl.permute(tl.join(y4_j2_0, y4_j2_1), (0, 2, 1)), (BLOCK, 16))
+            y4_cols = tl.arange(0, 16)
+            tl.store(out_ptr + rows[:, None] * out_stride_n + (OFF4 + y4_cols)[None, :],
+                     y4_j3_0.to(out_ptr.dtype.element_ty),
+                     mask=mask[:, None] & (y4_cols < 9)[None, :])
+        else:
+            tl.store(out + (OFF4 + 0), ((0.375 * s4 * 5.916079783099616) * f4_s4).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF4 + 1), ((0.75 * s4 * 8.366600265340756) * f4_s3 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF4 + 2), (f4_qm2_1 * f4_s2).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF4 + 3), (f4_qm1_1 * x * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF4 + 4), (f4_qp0_2).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF4 + 5), (f4_qp1_1 * y * z).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF4 + 6), (f4_c2 * f4_qp2_1).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF4 + 7), ((0.75 * s4 * 8.366600265340756) * f4_c3 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF4 + 8), ((0.375 * s4 * 5.916079783099616) * f4_c4).to(out_ptr.dtype.element_ty), mask=mask)
     if OFF5 >= 0:
         if NORM == 1:
             s5: tl.constexpr = 0.28209479177387814
@@ -144,17 +229,50 @@ def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stri
         f5_qp1_2 = f5_qp1_1 * f5_u + (0.125 * s5 * 12.84523257866513) * f5_w2
         f5_qp2_1 = (0.5 * s5 * 33.98529093593286) * f5_u - (0.25 * s5 * 33.98529093593286) * f5_w
         f5_qp3_1 = (0.5 * s5 * 27.748873851023216) * f5_u - (0.0625 * s5 * 27.748873851023216) * f5_w
-        tl.store(out + (OFF5 + 0), ((0.1875 * s5 * 12.409673645990857) * f5_s5).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF5 + 1), ((0.375 * s5 * 19.621416870348583) * f5_s4 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF5 + 2), (f5_qm3_1 * f5_s3).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF5 + 3), (f5_qm2_1 * f5_s2 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF5 + 4), (f5_qm1_2 * x).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF5 + 5), (f5_qp0_2 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF5 + 6), (f5_qp1_2 * z).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF5 + 7), (f5_c2 * f5_qp2_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF5 + 8), (f5_c3 * f5_qp3_1).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF5 + 9), ((0.375 * s5 * 19.621416870348583) * f5_c4 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF5 + 10), ((0.1875 * s5 * 12.409673645990857) * f5_c5).to(out_ptr.dtype.element_ty), mask=mask)
+        if ROW_TILES:
+            y5_0 = (0.1875 * s5 * 12.409673645990857) * f5_s5
+            y5_1 = (0.375 * s5 * 19.621416870348583) * f5_s4 * y
+            y5_2 = f5_qm3_1 * f5_s3
+            y5_3 = f5_qm2_1 * f5_s2 * y
+            y5_4 = f5_qm1_2 * x
+            y5_5 = f5_qp0_2 * y
+            y5_6 = f5_qp1_2 * z
+            y5_7 = f5_c2 * f5_qp2_1 * y
+            y5_8 = f5_c3 * f5_qp3_1
+            y5_9 = (0.375 * s5 * 19.621416870348583) * f5_c4 * y
+            y5_10 = (0.1875 * s5 * 12.409673645990857) * f5_c5
+            y5_zero = tl.full([BLOCK], 0.0, COMPUTE)
+            y5_j0_0 = tl.join(y5_0, y5_1)
+            y5_j0_1 = tl.join(y5_2, y5_3)
+            y5_j0_2 = tl.join(y5_4, y5_5)
+            y5_j0_3 = tl.join(y5_6, y5_7)
+            y5_j0_4 = tl.join(y5_8, y5_9)
+            y5_j0_5 = tl.join(y5_10, y5_zero)
+            y5_j0_6 = tl.join(y5_zero, y5_zero)
+            y5_j0_7 = tl.join(y5_zero, y5_zero)
+            y5_j1_0 = tl.reshape(tl.permute(tl.join(y5_j0_0, y5_j0_1), (0, 2, 1)), (BLOCK, 4))
+            y5_j1_1 = tl.reshape(tl.permute(tl.join(y5_j0_2, y5_j0_3), (0, 2, 1)), (BLOCK, 4))
+            y5_j1_2 = tl.reshape(tl.permute(tl.join(y5_j0_4, y5_j0_5), (0, 2, 1)), (BLOCK, 4))
+            y5_j1_3 = tl.reshape(tl.permute(tl.join(y5_j0_6, y5_j0_7), (0, 2, 1)), (BLOCK, 4))
+            y5_j2_0 = tl.reshape(tl.permute(tl.join(y5_j1_0, y5_j1_1), (0, 2, 1)), (BLOCK, 8))
+            y5_j2_1 = tl.reshape(tl.permute(tl.join(y5_j1_2, y5_j1_3), (0, 2, 1)), (BLOCK, 8))
+            y5_j3_0 = tl.reshape(tl.permute(tl.join(y5_j2_0, y5_j2_1), (0, 2, 1)), (BLOCK, 16))
+            y5_cols = tl.arange(0, 16)
+            tl.store(out_ptr + rows[:, None] * out_stride_n + (OFF5 + y5_cols)[None, :],
+                     y5_j3_0.to(out_ptr.dtype.element_ty),
+                     mask=mask[:, None] & (y5_cols < 11)[None, :])
+        else:
+            tl.store(out + (OFF5 + 0), ((0.1875 * s5 * 12.409673645990857) * f5_s5).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF5 + 1), ((0.375 * s5 * 19.621416870348583) * f5_s4 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF5 + 2), (f5_qm3_1 * f5_s3).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF5 + 3), (f5_qm2_1 * f5_s2 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF5 + 4), (f5_qm1_2 * x).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF5 + 5), (f5_qp0_2 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF5 + 6), (f5_qp1_2 * z).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF5 + 7), (f5_c2 * f5_qp2_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF5 + 8), (f5_c3 * f5_qp3_1).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF5 + 9), ((0.375 * s5 * 19.621416870348583) * f5_c4 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF5 + 10), ((0.1875 * s5 * 12.409673645990857) * f5_c5).to(out_ptr.dtype.element_ty), mask=mask)
     if OFF6 >= 0:
         if NORM == 1:
             s6: tl.constexpr = 0.28209479177387814
@@ -191,19 +309,54 @@ def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stri
         f6_qp2_2 = f6_qp2_1 * f6_u + (0.03125 * s6 * 52.24940191045253) * f6_w2
         f6_qp3_1 = (0.5 * s6 * 52.24940191045253) * f6_u - (0.1875 * s6 * 52.24940191045253) * f6_w
         f6_qp4_1 = (1.875 * s6 * 9.539392014169456) * f6_u - (0.1875 * s6 * 9.539392014169456) * f6_w
-        tl.store(out + (OFF6 + 0), ((0.03125 * s6 * 77.49838707999025) * f6_s6).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 1), ((0.1875 * s6 * 44.74371464239419) * f6_s5 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 2), (f6_qm4_1 * f6_s4).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 3), (f6_qm3_1 * f6_s3 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 4), (f6_qm2_2 * f6_s2).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 5), (f6_qm1_2 * x * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 6), (f6_qp0_3).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 7), (f6_qp1_2 * y * z).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 8), (f6_c2 * f6_qp2_2).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 9), (f6_c3 * f6_qp3_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 10), (f6_c4 * f6_qp4_1).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 11), ((0.1875 * s6 * 44.74371464239419) * f6_c5 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF6 + 12), ((0.03125 * s6 * 77.49838707999025) * f6_c6).to(out_ptr.dtype.element_ty), mask=mask)
+        if ROW_TILES:
+            y6_0 = (0.03125 * s6 * 77.49838707999025) * f6_s6
+            y6_1 = (0.1875 * s6 * 44.74371464239419) * f6_s5 * y
+            y6_2 = f6_qm4_1 * f6_s4
+            y6_3 = f6_qm3_1 * f6_s3 * y
+            y6_4 = f6_qm2_2 * f6_s2
+            y6_5 = f6_qm1_2 * x * y
+            y6_6 = f6_qp0_3
+            y6_7 = f6_qp1_2 * y * z
+            y6_8 = f6_c2 * f6_qp2_2
+            y6_9 = f6_c3 * f6_qp3_1 * y
+            y6_10 = f6_c4 * f6_qp4_1
+            y6_11 = (0.1875 * s6 * 44.74371464239419) * f6_c5 * y
+            y6_12 = (0.03125 * s6 * 77.49838707999025) * f6_c6
+            y6_zero = tl.full([BLOCK], 0.0, COMPUTE)
+            y6_j0_0 = tl.join(y6_0, y6_1)
+            y6_j0_1 = tl.join(y6_2, y6_3)
+            y6_j0_2 = tl.join(y6_4, y6_5)
+            y6_j0_3 = tl.join(y6_6, y6_7)
+            y6_j0_4 = tl.join(y6_8, y6_9)
+            y6_j0_5 = tl.join(y6_10, y6_11)
+            y6_j0_6 = tl.join(y6_12, y6_zero)
+            y6_j0_7 = tl.join(y6_zero, y6_zero)
+            y6_j1_0 = tl.reshape(tl.permute(tl.join(y6_j0_0, y6_j0_1), (0, 2, 1)), (BLOCK, 4))
+            y6_j1_1 = tl.reshape(tl.permute(tl.join(y6_j0_2, y6_j0_3), (0, 2, 1)), (BLOCK, 4))
+            y6_j1_2 = tl.reshape(tl.permute(tl.join(y6_j0_4, y6_j0_5), (0, 2, 1)), (BLOCK, 4))
+            y6_j1_3 = tl.reshape(tl.permute(tl.join(y6_j0_6, y6_j0_7), (0, 2, 1)), (BLOCK, 4))
+            y6_j2_0 = tl.reshape(tl.permute(tl.join(y6_j1_0, y6_j1_1), (0, 2, 1)), (BLOCK, 8))
+            y6_j2_1 = tl.reshape(tl.permute(tl.join(y6_j1_2, y6_j1_3), (0, 2, 1)), (BLOCK, 8))
+            y6_j3_0 = tl.reshape(tl.permute(tl.join(y6_j2_0, y6_j2_1), (0, 2, 1)), (BLOCK, 16))
+            y6_cols = tl.arange(0, 16)
+            tl.store(out_ptr + rows[:, None] * out_stride_n + (OFF6 + y6_cols)[None, :],
+                     y6_j3_0.to(out_ptr.dtype.element_ty),
+                     mask=mask[:, None] & (y6_cols < 13)[None, :])
+        else:
+            tl.store(out + (OFF6 + 0), ((0.03125 * s6 * 77.49838707999025) * f6_s6).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 1), ((0.1875 * s6 * 44.74371464239419) * f6_s5 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 2), (f6_qm4_1 * f6_s4).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 3), (f6_qm3_1 * f6_s3 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 4), (f6_qm2_2 * f6_s2).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 5), (f6_qm1_2 * x * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 6), (f6_qp0_3).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 7), (f6_qp1_2 * y * z).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 8), (f6_c2 * f6_qp2_2).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 9), (f6_c3 * f6_qp3_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 10), (f6_c4 * f6_qp4_1).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 11), ((0.1875 * s6 * 44.74371464239419) * f6_c5 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF6 + 12), ((0.03125 * s6 * 77.49838707999025) * f6_c6).to(out_ptr.dtype.element_ty), mask=mask)
     if OFF7 >= 0:
         if NORM == 1:
             s7: tl.constexpr = 0.28209479177387814
@@ -248,21 +401,58 @@ def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stri
         f7_qp3_2 = f7_qp3_1 * f7_u + (0.28125 * s7 * 5.916079783099616) * f7_w2
         f7_qp4_1 = (1.875 * s7 * 19.621416870348583) * f7_u - (0.5625 * s7 * 19.621416870348583) * f7_w
         f7_qp5_1 = (1.125 * s7 * 19.621416870348583) * f7_u - (0.09375 * s7 * 19.621416870348583) * f7_w
-        tl.store(out + (OFF7 + 0), ((0.09375 * s7 * 26.739483914241877) * f7_s7).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 1), ((0.09375 * s7 * 100.0499875062461) * f7_s6 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 2), (f7_qm5_1 * f7_s5).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 3), (f7_qm4_1 * f7_s4 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 4), (f7_qm3_2 * f7_s3).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 5), (f7_qm2_2 * f7_s2 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 6), (f7_qm1_3 * x).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 7), (f7_qp0_3 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 8), (f7_qp1_3 * z).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 9), (f7_c2 * f7_qp2_2 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 10), (f7_c3 * f7_qp3_2).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 11), (f7_c4 * f7_qp4_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 12), (f7_c5 * f7_qp5_1).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 13), ((0.09375 * s7 * 100.0499875062461) * f7_c6 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF7 + 14), ((0.09375 * s7 * 26.739483914241877) * f7_c7).to(out_ptr.dtype.element_ty), mask=mask)
+        if ROW_TILES:
+            y7_0 = (0.09375 * s7 * 26.739483914241877) * f7_s7
+            y7_1 = (0.09375 * s7 * 100.0499875062461) * f7_s6 * y
+            y7_2 = f7_qm5_1 * f7_s5
+            y7_3 = f7_qm4_1 * f7_s4 * y
+            y7_4 = f7_qm3_2 * f7_s3
+            y7_5 = f7_qm2_2 * f7_s2 * y
+            y7_6 = f7_qm1_3 * x
+            y7_7 = f7_qp0_3 * y
+            y7_8 = f7_qp1_3 * z
+            y7_9 = f7_c2 * f7_qp2_2 * y
+            y7_10 = f7_c3 * f7_qp3_2
+            y7_11 = f7_c4 * f7_qp4_1 * y
+            y7_12 = f7_c5 * f7_qp5_1
+            y7_13 = (0.09375 * s7 * 100.0499875062461) * f7_c6 * y
+            y7_14 = (0.09375 * s7 * 26.739483914241877) * f7_c7
+            y7_zero = tl.full([BLOCK], 0.0, COMPUTE)
+            y7_j0_0 = tl.join(y7_0, y7_1)
+            y7_j0_1 = tl.join(y7_2, y7_3)
+            y7_j0_2 = tl.join(y7_4, y7_5)
+            y7_j0_3 = tl.join(y7_6, y7_7)
+            y7_j0_4 = tl.join(y7_8, y7_9)
+            y7_j0_5 = tl.join(y7_10, y7_11)
+            y7_j0_6 = tl.join(y7_12, y7_13)
+            y7_j0_7 = tl.join(y7_14, y7_zero)
+            y7_j1_0 = tl.reshape(tl.permute(tl.join(y7_j0_0, y7_j0_1), (0, 2, 1)), (BLOCK, 4))
+            y7_j1_1 = tl.reshape(tl.permute(tl.join(y7_j0_2, y7_j0_3), (0, 2, 1)), (BLOCK, 4))
+            y7_j1_2 = tl.reshape(tl.permute(tl.join(y7_j0_4, y7_j0_5), (0, 2, 1)), (BLOCK, 4))
+            y7_j1_3 = tl.reshape(tl.permute(tl.join(y7_j0_6, y7_j0_7), (0, 2, 1)), (BLOCK, 4))
+            y7_j2_0 = tl.reshape(tl.permute(tl.join(y7_j1_0, y7_j1_1), (0, 2, 1)), (BLOCK, 8))
+            y7_j2_1 = tl.reshape(tl.permute(tl.join(y7_j1_2, y7_j1_3), (0, 2, 1)), (BLOCK, 8))
+            y7_j3_0 = tl.reshape(tl.permute(tl.join(y7_j2_0, y7_j2_1), (0, 2, 1)), (BLOCK, 16))
+            y7_cols = tl.arange(0, 16)
+            tl.store(out_ptr + rows[:, None] * out_stride_n + (OFF7 + y7_cols)[None, :],
+                     y7_j3_0.to(out_ptr.dtype.element_ty),
+                     mask=mask[:, None] & (y7_cols < 15)[None, :])
+        else:
+            tl.store(out + (OFF7 + 0), ((0.09375 * s7 * 26.739483914241877) * f7_s7).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 1), ((0.09375 * s7 * 100.0499875062461) * f7_s6 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 2), (f7_qm5_1 * f7_s5).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 3), (f7_qm4_1 * f7_s4 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 4), (f7_qm3_2 * f7_s3).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 5), (f7_qm2_2 * f7_s2 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 6), (f7_qm1_3 * x).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 7), (f7_qp0_3 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 8), (f7_qp1_3 * z).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 9), (f7_c2 * f7_qp2_2 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 10), (f7_c3 * f7_qp3_2).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 11), (f7_c4 * f7_qp4_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 12), (f7_c5 * f7_qp5_1).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 13), ((0.09375 * s7 * 100.0499875062461) * f7_c6 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF7 + 14), ((0.09375 * s7 * 26.739483914241877) * f7_c7).to(out_ptr.dtype.element_ty), mask=mask)
     if OFF8 >= 0:
         if NORM == 1:
             s8: tl.constexpr = 0.28209479177387814
@@ -317,23 +507,78 @@ def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stri
         f8_qp4_2 = f8_qp4_1 * f8_u + (0.046875 * s8 * 36.180105030251084) * f8_w2
         f8_qp5_1 = (0.375 * s8 * 130.44922383824292) * f8_u - (0.09375 * s8 * 130.44922383824292) * f8_w
         f8_qp6_1 = (0.21875 * s8 * 120.77251342917394) * f8_u - (0.015625 * s8 * 120.77251342917394) * f8_w
-        tl.store(out + (OFF8 + 0), ((0.0234375 * s8 * 110.24971655292362) * f8_s8).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 1), ((0.09375 * s8 * 110.24971655292362) * f8_s7 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 2), (f8_qm6_1 * f8_s6).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 3), (f8_qm5_1 * f8_s5 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 4), (f8_qm4_2 * f8_s4).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 5), (f8_qm3_2 * f8_s3 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 6), (f8_qm2_3 * f8_s2).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 7), (f8_qm1_3 * x * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 8), (f8_qp0_4).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 9), (f8_qp1_3 * y * z).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 10), (f8_c2 * f8_qp2_3).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 11), (f8_c3 * f8_qp3_2 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 12), (f8_c4 * f8_qp4_2).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 13), (f8_c5 * f8_qp5_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 14), (f8_c6 * f8_qp6_1).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 15), ((0.09375 * s8 * 110.24971655292362) * f8_c7 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF8 + 16), ((0.0234375 * s8 * 110.24971655292362) * f8_c8).to(out_ptr.dtype.element_ty), mask=mask)
+        if ROW_TILES:
+            y8_0 = (0.0234375 * s8 * 110.24971655292362) * f8_s8
+            y8_1 = (0.09375 * s8 * 110.24971655292362) * f8_s7 * y
+            y8_2 = f8_qm6_1 * f8_s6
+            y8_3 = f8_qm5_1 * f8_s5 * y
+            y8_4 = f8_qm4_2 * f8_s4
+            y8_5 = f8_qm3_2 * f8_s3 * y
+            y8_6 = f8_qm2_3 * f8_s2
+            y8_7 = f8_qm1_3 * x * y
+            y8_8 = f8_qp0_4
+            y8_9 = f8_qp1_3 * y * z
+            y8_10 = f8_c2 * f8_qp2_3
+            y8_11 = f8_c3 * f8_qp3_2 * y
+            y8_12 = f8_c4 * f8_qp4_2
+            y8_13 = f8_c5 * f8_qp5_1 * y
+            y8_14 = f8_c6 * f8_qp6_1
+            y8_15 = (0.09375 * s8 * 110.24971655292362) * f8_c7 * y
+            y8_16 = (0.0234375 * s8 * 110.24971655292362) * f8_c8
+            y8_zero = tl.full([BLOCK], 0.0, COMPUTE)
+            y8_j0_0 = tl.join(y8_0, y8_1)
+            y8_j0_1 = tl.join(y8_2, y8_3)
+            y8_j0_2 = tl.join(y8_4, y8_5)
+            y8_j0_3 = tl.join(y8_6, y8_7)
+            y8_j0_4 = tl.join(y8_8, y8_9)
+            y8_j0_5 = tl.join(y8_10, y8_11)
+            y8_j0_6 = tl.join(y8_12, y8_13)
+            y8_j0_7 = tl.join(y8_14, y8_15)
+            y8_j0_8 = tl.join(y8_16, y8_zero)
+            y8_j0_9 = tl.join(y8_zero, y8_zero)
+            y8_j0_10 = tl.join(y8_zero, y8_zero)
+            y8_j0_11 = tl.join(y8_zero, y8_zero)
+            y8_j0_12 = tl.join(y8_zero, y8_zero)
+            y8_j0_13 = tl.join(y8_zero, y8_zero)
+            y8_j0_14 = tl.join(y8_zero, y8_zero)
+            y8_j0_15 = tl.join(y8_zero, y8_zero)
+            y8_j1_0 = tl.reshape(tl.permute(tl.join(y8_j0_0, y8_j0_1), (0, 2, 1)), (BLOCK, 4))
+            y8_j1_1 = tl.reshape(tl.permute(tl.join(y8_j0_2, y8_j0_3), (0, 2, 1)), (BLOCK, 4))
+            y8_j1_2 = tl.reshape(tl.permute(tl.join(y8_j0_4, y8_j0_5), (0, 2, 1)), (BLOCK, 4))
+            y8_j1_3 = tl.reshape(tl.permute(tl.join(y8_j0_6, y8_j0_7), (0, 2, 1)), (BLOCK, 4))
+            y8_j1_4 = tl.reshape(tl.permute(tl.join(y8_j0_8, y8_j0_9), (0, 2, 1)), (BLOCK, 4))
+            y8_j1_5 = tl.reshape(tl.permute(tl.join(y8_j0_10, y8_j0_11), (0, 2, 1)), (BLOCK, 4))
+            y8_j1_6 = tl.reshape(tl.permute(tl.join(y8_j0_12, y8_j0_13), (0, 2, 1)), (BLOCK, 4))
+            y8_j1_7 = tl.reshape(tl.permute(tl.join(y8_j0_14, y8_j0_15), (0, 2, 1)), (BLOCK, 4))
+            y8_j2_0 = tl.reshape(tl.permute(tl.join(y8_j1_0, y8_j1_1), (0, 2, 1)), (BLOCK, 8))
+            y8_j2_1 = tl.reshape(tl.permute(tl.join(y8_j1_2, y8_j1_3), (0, 2, 1)), (BLOCK, 8))
+            y8_j2_2 = tl.reshape(tl.permute(tl.join(y8_j1_4, y8_j1_5), (0, 2, 1)), (BLOCK, 8))
+            y8_j2_3 = tl.reshape(tl.permute(tl.join(y8_j1_6, y8_j1_7), (0, 2, 1)), (BLOCK, 8))
+            y8_j3_0 = tl.reshape(tl.permute(tl.join(y8_j2_0, y8_j2_1), (0, 2, 1)), (BLOCK, 16))
+            y8_j3_1 = tl.reshape(tl.permute(tl.join(y8_j2_2, y8_j2_3), (0, 2, 1)), (BLOCK, 16))
+            y8_j4_0 = tl.reshape(tl.permute(tl.join(y8_j3_0, y8_j3_1), (0, 2, 1)), (BLOCK, 32))
+            y8_cols = tl.arange(0, 32)
+            tl.store(out_ptr + rows[:, None] * out_stride_n + (OFF8 + y8_cols)[None, :],
+                     y8_j4_0.to(out_ptr.dtype.element_ty),
+                     mask=mask[:, None] & (y8_cols < 17)[None, :])
+        else:
+            tl.store(out + (OFF8 + 0), ((0.0234375 * s8 * 110.24971655292362) * f8_s8).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 1), ((0.09375 * s8 * 110.24971655292362) * f8_s7 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 2), (f8_qm6_1 * f8_s6).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 3), (f8_qm5_1 * f8_s5 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 4), (f8_qm4_2 * f8_s4).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 5), (f8_qm3_2 * f8_s3 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 6), (f8_qm2_3 * f8_s2).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 7), (f8_qm1_3 * x * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 8), (f8_qp0_4).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 9), (f8_qp1_3 * y * z).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 10), (f8_c2 * f8_qp2_3).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 11), (f8_c3 * f8_qp3_2 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 12), (f8_c4 * f8_qp4_2).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 13), (f8_c5 * f8_qp5_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 14), (f8_c6 * f8_qp6_1).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 15), ((0.09375 * s8 * 110.24971655292362) * f8_c7 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF8 + 16), ((0.0234375 * s8 * 110.24971655292362) * f8_c8).to(out_ptr.dtype.element_ty), mask=mask)
     if OFF9 >= 0:
         if NORM == 1:
             s9: tl.constexpr = 0.28209479177387814
@@ -398,25 +643,82 @@ def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stri
         f9_qp5_2 = f9_qp5_1 * f9_u + (0.0234375 * s9 * 73.71566997592845) * f9_w2
         f9_qp6_1 = (0.21875 * s9 * 285.499562171293) * f9_u - (0.046875 * s9 * 285.499562171293) * f9_w
         f9_qp7_1 = (0.1875 * s9 * 164.83324907311632) * f9_u - (0.01171875 * s9 * 164.83324907311632) * f9_w
-        tl.store(out + (OFF9 + 0), ((0.00390625 * s9 * 679.6248965422029) * f9_s9).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 1), ((0.0234375 * s9 * 480.5673730081975) * f9_s8 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 2), (f9_qm7_1 * f9_s7).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 3), (f9_qm6_1 * f9_s6 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 4), (f9_qm5_2 * f9_s5).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 5), (f9_qm4_2 * f9_s4 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 6), (f9_qm3_3 * f9_s3).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 7), (f9_qm2_3 * f9_s2 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 8), (f9_qm1_4 * x).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 9), (f9_qp0_4 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 10), (f9_qp1_4 * z).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 11), (f9_c2 * f9_qp2_3 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 12), (f9_c3 * f9_qp3_3).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 13), (f9_c4 * f9_qp4_2 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 14), (f9_c5 * f9_qp5_2).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 15), (f9_c6 * f9_qp6_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 16), (f9_c7 * f9_qp7_1).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 17), ((0.0234375 * s9 * 480.5673730081975) * f9_c8 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF9 + 18), ((0.00390625 * s9 * 679.6248965422029) * f9_c9).to(out_ptr.dtype.element_ty), mask=mask)
+        if ROW_TILES:
+            y9_0 = (0.00390625 * s9 * 679.6248965422029) * f9_s9
+            y9_1 = (0.0234375 * s9 * 480.5673730081975) * f9_s8 * y
+            y9_2 = f9_qm7_1 * f9_s7
+            y9_3 = f9_qm6_1 * f9_s6 * y
+            y9_4 = f9_qm5_2 * f9_s5
+            y9_5 = f9_qm4_2 * f9_s4 * y
+            y9_6 = f9_qm3_3 * f9_s3
+            y9_7 = f9_qm2_3 * f9_s2 * y
+            y9_8 = f9_qm1_4 * x
+            y9_9 = f9_qp0_4 * y
+            y9_10 = f9_qp1_4 * z
+            y9_11 = f9_c2 * f9_qp2_3 * y
+            y9_12 = f9_c3 * f9_qp3_3
+            y9_13 = f9_c4 * f9_qp4_2 * y
+            y9_14 = f9_c5 * f9_qp5_2
+            y9_15 = f9_c6 * f9_qp6_1 * y
+            y9_16 = f9_c7 * f9_qp7_1
+            y9_17 = (0.0234375 * s9 * 480.5673730081975) * f9_c8 * y
+            y9_18 = (0.00390625 * s9 * 679.6248965422029) * f9_c9
+            y9_zero = tl.full([BLOCK], 0.0, COMPUTE)
+            y9_j0_0 = tl.join(y9_0, y9_1)
+            y9_j0_1 = tl.join(y9_2, y9_3)
+            y9_j0_2 = tl.join(y9_4, y9_5)
+            y9_j0_3 = tl.join(y9_6, y9_7)
+            y9_j0_4 = tl.join(y9_8, y9_9)
+            y9_j0_5 = tl.join(y9_10, y9_11)
+            y9_j0_6 = tl.join(y9_12, y9_13)
+            y9_j0_7 = tl.join(y9_14, y9_15)
+            y9_j0_8 = tl.join(y9_16, y9_17)
+            y9_j0_9 = tl.join(y9_18, y9_zero)
+            y9_j0_10 = tl.join(y9_zero, y9_zero)
+            y9_j0_11 = tl.join(y9_zero, y9_zero)
+            y9_j0_12 = tl.join(y9_zero, y9_zero)
+            y9_j0_13 = tl.join(y9_zero, y9_zero)
+            y9_j0_14 = tl.join(y9_zero, y9_zero)
+            y9_j0_15 = tl.join(y9_zero, y9_zero)
+            y9_j1_0 = tl.reshape(tl.permute(tl.join(y9_j0_0, y9_j0_1), (0, 2, 1)), (BLOCK, 4))
+            y9_j1_1 = tl.reshape(tl.permute(tl.join(y9_j0_2, y9_j0_3), (0, 2, 1)), (BLOCK, 4))
+            y9_j1_2 = tl.reshape(tl.permute(tl.join(y9_j0_4, y9_j0_5), (0, 2, 1)), (BLOCK, 4))
+            y9_j1_3 = tl.reshape(tl.permute(tl.join(y9_j0_6, y9_j0_7), (0, 2, 1)), (BLOCK, 4))
+            y9_j1_4 = tl.reshape(tl.permute(tl.join(y9_j0_8, y9_j0_9), (0, 2, 1)), (BLOCK, 4))
+            y9_j1_5 = tl.reshape(tl.permute(tl.join(y9_j0_10, y9_j0_11), (0, 2, 1)), (BLOCK, 4))
+            y9_j1_6 = tl.reshape(tl.permute(tl.join(y9_j0_12, y9_j0_13), (0, 2, 1)), (BLOCK, 4))
+            y9_j1_7 = tl.reshape(tl.permute(tl.join(y9_j0_14, y9_j0_15), (0, 2, 1)), (BLOCK, 4))
+            y9_j2_0 = tl.reshape(tl.permute(tl.join(y9_j1_0, y9_j1_1), (0, 2, 1)), (BLOCK, 8))
+            y9_j2_1 = tl.reshape(tl.permute(tl.join(y9_j1_2, y9_j1_3), (0, 2, 1)), (BLOCK, 8))
+            y9_j2_2 = tl.reshape(tl.permute(tl.join(y9_j1_4, y9_j1_5), (0, 2, 1)), (BLOCK, 8))
+            y9_j2_3 = tl.reshape(tl.permute(tl.join(y9_j1_6, y9_j1_7), (0, 2, 1)), (BLOCK, 8))
+            y9_j3_0 = tl.reshape(tl.permute(tl.join(y9_j2_0, y9_j2_1), (0, 2, 1)), (BLOCK, 16))
+            y9_j3_1 = tl.reshape(tl.permute(tl.join(y9_j2_2, y9_j2_3), (0, 2, 1)), (BLOCK, 16))
+            y9_j4_0 = tl.reshape(tl.permute(tl.join(y9_j3_0, y9_j3_1), (0, 2, 1)), (BLOCK, 32))
+            y9_cols = tl.arange(0, 32)
+            tl.store(out_ptr + rows[:, None] * out_stride_n + (OFF9 + y9_cols)[None, :],
+                     y9_j4_0.to(out_ptr.dtype.element_ty),
+                     mask=mask[:, None] & (y9_cols < 19)[None, :])
+        else:
+            tl.store(out + (OFF9 + 0), ((0.00390625 * s9 * 679.6248965422029) * f9_s9).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 1), ((0.0234375 * s9 * 480.5673730081975) * f9_s8 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 2), (f9_qm7_1 * f9_s7).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 3), (f9_qm6_1 * f9_s6 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 4), (f9_qm5_2 * f9_s5).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 5), (f9_qm4_2 * f9_s4 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 6), (f9_qm3_3 * f9_s3).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 7), (f9_qm2_3 * f9_s2 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 8), (f9_qm1_4 * x).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 9), (f9_qp0_4 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 10), (f9_qp1_4 * z).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 11), (f9_c2 * f9_qp2_3 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 12), (f9_c3 * f9_qp3_3).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 13), (f9_c4 * f9_qp4_2 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 14), (f9_c5 * f9_qp5_2).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 15), (f9_c6 * f9_qp6_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 16), (f9_c7 * f9_qp7_1).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 17), ((0.0234375 * s9 * 480.5673730081975) * f9_c8 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF9 + 18), ((0.00390625 * s9 * 679.6248965422029) * f9_c9).to(out_ptr.dtype.element_ty), mask=mask)
     if OFF10 >= 0:
         if NORM == 1:
             s10: tl.constexpr = 0.28209479177387814
@@ -493,27 +795,86 @@ def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stri
         f10_qp6_2 = f10_qp6_1 * f10_u + (0.017578125 * s10 * 100.0499875062461) * f10_w2
         f10_qp7_1 = (0.1875 * s10 * 412.51666632997996) * f10_u - (0.03515625 * s10 * 412.51666632997996) * f10_w
         f10_qp8_1 = (0.0703125 * s10 * 505.2276714511983) * f10_u - (0.00390625 * s10 * 505.2276714511983) * f10_w
-        tl.store(out + (OFF10 + 0), ((0.001953125 * s10 * 1392.8165708376678) * f10_s10).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 1), ((0.00390625 * s10 * 3114.4325325811765) * f10_s9 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 2), (f10_qm8_1 * f10_s8).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 3), (f10_qm7_1 * f10_s7 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 4), (f10_qm6_2 * f10_s6).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 5), (f10_qm5_2 * f10_s5 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 6), (f10_qm4_3 * f10_s4).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 7), (f10_qm3_3 * f10_s3 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 8), (f10_qm2_4 * f10_s2).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 9), (f10_qm1_4 * x * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 10), (f10_qp0_5).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 11), (f10_qp1_4 * y * z).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 12), (f10_c2 * f10_qp2_4).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 13), (f10_c3 * f10_qp3_3 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 14), (f10_c4 * f10_qp4_3).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 15), (f10_c5 * f10_qp5_2 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 16), (f10_c6 * f10_qp6_2).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 17), (f10_c7 * f10_qp7_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 18), (f10_c8 * f10_qp8_1).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 19), ((0.00390625 * s10 * 3114.4325325811765) * f10_c9 * y).to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(out + (OFF10 + 20), ((0.001953125 * s10 * 1392.8165708376678) * f10_c10).to(out_ptr.dtype.element_ty), mask=mask)
+        if ROW_TILES:
+            y10_0 = (0.001953125 * s10 * 1392.8165708376678) * f10_s10
+            y10_1 = (0.00390625 * s10 * 3114.4325325811765) * f10_s9 * y
+            y10_2 = f10_qm8_1 * f10_s8
+            y10_3 = f10_qm7_1 * f10_s7 * y
+            y10_4 = f10_qm6_2 * f10_s6
+            y10_5 = f10_qm5_2 * f10_s5 * y
+            y10_6 = f10_qm4_3 * f10_s4
+            y10_7 = f10_qm3_3 * f10_s3 * y
+            y10_8 = f10_qm2_4 * f10_s2
+            y10_9 = f10_qm1_4 * x * y
+            y10_10 = f10_qp0_5
+            y10_11 = f10_qp1_4 * y * z
+            y10_12 = f10_c2 * f10_qp2_4
+            y10_13 = f10_c3 * f10_qp3_3 * y
+            y10_14 = f10_c4 * f10_qp4_3
+            y10_15 = f10_c5 * f10_qp5_2 * y
+            y10_16 = f10_c6 * f10_qp6_2
+            y10_17 = f10_c7 * f10_qp7_1 * y
+            y10_18 = f10_c8 * f10_qp8_1
+            y10_19 = (0.00390625 * s10 * 3114.4325325811765) * f10_c9 * y
+            y10_20 = (0.001953125 * s10 * 1392.8165708376678) * f10_c10
+            y10_zero = tl.full([BLOCK], 0.0, COMPUTE)
+            y10_j0_0 = tl.join(y10_0, y10_1)
+            y10_j0_1 = tl.join(y10_2, y10_3)
+            y10_j0_2 = tl.join(y10_4, y10_5)
+            y10_j0_3 = tl.join(y10_6, y10_7)
+            y10_j0_4 = tl.join(y10_8, y10_9)
+            y10_j0_5 = tl.join(y10_10, y10_11)
+            y10_j0_6 = tl.join(y10_12, y10_13)
+            y10_j0_7 = tl.join(y10_14, y10_15)
+            y10_j0_8 = tl.join(y10_16, y10_17)
+            y10_j0_9 = tl.join(y10_18, y10_19)
+            y10_j0_10 = tl.join(y10_20, y10_zero)
+            y10_j0_11 = tl.join(y10_zero, y10_zero)
+            y10_j0_12 = tl.join(y10_zero, y10_zero)
+            y10_j0_13 = tl.join(y10_zero, y10_zero)
+            y10_j0_14 = tl.join(y10_zero, y10_zero)
+            y10_j0_15 = tl.join(y10_zero, y10_zero)
+            y10_j1_0 = tl.reshape(tl.permute(tl.join(y10_j0_0, y10_j0_1), (0, 2, 1)), (BLOCK, 4))
+            y10_j1_1 = tl.reshape(tl.permute(tl.join(y10_j0_2, y10_j0_3), (0, 2, 1)), (BLOCK, 4))
+            y10_j1_2 = tl.reshape(tl.permute(tl.join(y10_j0_4, y10_j0_5), (0, 2, 1)), (BLOCK, 4))
+            y10_j1_3 = tl.reshape(tl.permute(tl.join(y10_j0_6, y10_j0_7), (0, 2, 1)), (BLOCK, 4))
+            y10_j1_4 = tl.reshape(tl.permute(tl.join(y10_j0_8, y10_j0_9), (0, 2, 1)), (BLOCK, 4))
+            y10_j1_5 = tl.reshape(tl.permute(tl.join(y10_j0_10, y10_j0_11), (0, 2, 1)), (BLOCK, 4))
+            y10_j1_6 = tl.reshape(tl.permute(tl.join(y10_j0_12, y10_j0_13), (0, 2, 1)), (BLOCK, 4))
+            y10_j1_7 = tl.reshape(tl.permute(tl.join(y10_j0_14, y10_j0_15), (0, 2, 1)), (BLOCK, 4))
+            y10_j2_0 = tl.reshape(tl.permute(tl.join(y10_j1_0, y10_j1_1), (0, 2, 1)), (BLOCK, 8))
+            y10_j2_1 = tl.reshape(tl.permute(tl.join(y10_j1_2, y10_j1_3), (0, 2, 1)), (BLOCK, 8))
+            y10_j2_2 = tl.reshape(tl.permute(tl.join(y10_j1_4, y10_j1_5), (0, 2, 1)), (BLOCK, 8))
+            y10_j2_3 = tl.reshape(tl.permute(tl.join(y10_j1_6, y10_j1_7), (0, 2, 1)), (BLOCK, 8))
+            y10_j3_0 = tl.reshape(tl.permute(tl.join(y10_j2_0, y10_j2_1), (0, 2, 1)), (BLOCK, 16))
+            y10_j3_1 = tl.reshape(tl.permute(tl.join(y10_j2_2, y10_j2_3), (0, 2, 1)), (BLOCK, 16))
+            y10_j4_0 = tl.reshape(tl.permute(tl.join(y10_j3_0, y10_j3_1), (0, 2, 1)), (BLOCK, 32))
+            y10_cols = tl.arange(0, 32)
+            tl.store(out_ptr + rows[:, None] * out_stride_n + (OFF10 + y10_cols)[None, :],
+                     y10_j4_0.to(out_ptr.dtype.element_ty),
+                     mask=mask[:, None] & (y10_cols < 21)[None, :])
+        else:
+            tl.store(out + (OFF10 + 0), ((0.001953125 * s10 * 1392.8165708376678) * f10_s10).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 1), ((0.00390625 * s10 * 3114.4325325811765) * f10_s9 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 2), (f10_qm8_1 * f10_s8).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 3), (f10_qm7_1 * f10_s7 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 4), (f10_qm6_2 * f10_s6).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 5), (f10_qm5_2 * f10_s5 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 6), (f10_qm4_3 * f10_s4).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 7), (f10_qm3_3 * f10_s3 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 8), (f10_qm2_4 * f10_s2).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 9), (f10_qm1_4 * x * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 10), (f10_qp0_5).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 11), (f10_qp1_4 * y * z).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 12), (f10_c2 * f10_qp2_4).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 13), (f10_c3 * f10_qp3_3 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 14), (f10_c4 * f10_qp4_3).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 15), (f10_c5 * f10_qp5_2 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 16), (f10_c6 * f10_qp6_2).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 17), (f10_c7 * f10_qp7_1 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 18), (f10_c8 * f10_qp8_1).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 19), ((0.00390625 * s10 * 3114.4325325811765) * f10_c9 * y).to(out_ptr.dtype.element_ty), mask=mask)
+            tl.store(out + (OFF10 + 20), ((0.001953125 * s10 * 1392.8165708376678) * f10_c10).to(out_ptr.dtype.element_ty), mask=mask)
 
 
 def sph_backward_kernel(grad_ptr, vec_ptr, gvec_ptr, n, grad_stride_n, grad_stride_c,

@@ -118,12 +118,46 @@ _LOAD = [
 ]
 
 
+def _row_tile_lines(l: int, outputs: list[str], indent: str) -> list[str]:
+    """Order l's 2l+1 columns as one [BLOCK, P] tile (P = next power of two, zero padded), built
+    by a tree of ``tl.join`` (each level concatenates neighbours), stored with one masked store.
+
+    A per-column store makes each thread write 4 bytes every out_stride_n elements, so every
+    warp-wide store touches 32 separate memory sectors; a row tile lets the compiler give
+    consecutive lanes consecutive columns of a row.
+    """
+    width = 1 << (len(outputs) - 1).bit_length()
+    items = [f"y{l}_{m}" for m in range(len(outputs))]  # apart from f<l>_ temporaries
+    lines = [f"{indent}{name} = {code}" for name, code in zip(items, outputs, strict=True)]
+    if len(items) < width:
+        lines.append(f"{indent}y{l}_zero = tl.full([BLOCK], 0.0, COMPUTE)")
+        items += [f"y{l}_zero"] * (width - len(items))
+    size, level = 1, 0
+    while len(items) > 1:
+        joined = []
+        for k in range(0, len(items), 2):
+            name = f"y{l}_j{level}_{k // 2}"
+            pair = f"tl.join({items[k]}, {items[k + 1]})"
+            lines.append(f"{indent}{name} = {pair}" if size == 1 else
+                         f"{indent}{name} = tl.reshape(tl.permute({pair}, (0, 2, 1)), "
+                         f"(BLOCK, {2 * size}))")
+            joined.append(name)
+        items, size, level = joined, 2 * size, level + 1
+    return lines + [
+        f"{indent}y{l}_cols = tl.arange(0, {width})",
+        f"{indent}tl.store(out_ptr + rows[:, None] * out_stride_n + (OFF{l} + y{l}_cols)[None, :],",
+        f"{indent}         {items[0]}.to(out_ptr.dtype.element_ty),",
+        f"{indent}         mask=mask[:, None] & (y{l}_cols < {len(outputs)})[None, :])",
+    ]
+
+
 def _forward_kernel(orders: list[int]) -> list[str]:
     lines = [
         "def sph_forward_kernel(vec_ptr, out_ptr, n, vec_stride_n, vec_stride_c, out_stride_n,",
         f"                       {_OFFSETS},",
-        f"                       {_FLAGS}):",
-        '    """Rows [BLOCK] of out[n, D]: order l fills columns OFF<l>..OFF<l>+2l."""',
+        f"                       {_FLAGS}, ROW_TILES: tl.constexpr):",
+        '    """Rows [BLOCK] of out[n, D]: order l fills columns OFF<l>..OFF<l>+2l; ROW_TILES:',
+        '    each order l > 0 stored as one [BLOCK, 2l+1] tile instead of column by column."""',
         *_LOAD,
         "    out = out_ptr + rows * out_stride_n",
     ]
@@ -131,8 +165,13 @@ def _forward_kernel(orders: list[int]) -> list[str]:
         lines += [f"    if OFF{l} >= 0:", *_scale_lines(l, "        ")]
         body, outputs = _program_lines(forward_program(l), l, f"f{l}_", "        ")
         lines += body
-        lines += [f"        tl.store(out + (OFF{l} + {m}), ({code}).to(out_ptr.dtype.element_ty), "
-                  "mask=mask)" for m, code in enumerate(outputs)]
+        columns = [f"tl.store(out + (OFF{l} + {m}), ({code}).to(out_ptr.dtype.element_ty), "
+                   "mask=mask)" for m, code in enumerate(outputs)]
+        if l == 0:
+            lines += [f"        {line}" for line in columns]
+            continue
+        lines += ["        if ROW_TILES:", *_row_tile_lines(l, outputs, "            "),
+                  "        else:", *[f"            {line}" for line in columns]]
     return lines
 
 

@@ -18,8 +18,10 @@ from irrepscope.sph import _generated_torch as _gen
 from irrepscope.sph.symbolic import scale
 
 EPS = 1e-12  # torch.nn.functional.normalize's eps, as e3nn uses it
-# Eager calls work on blocks of this many vectors: every intermediate column of a block stays in
-# the CPU's cache (unblocked, large inputs spill out of it and run slower per vector).
+# Eager calls on a CPU work on blocks of this many vectors: every intermediate column of a block
+# stays in the CPU's cache (unblocked, large inputs spill out of it and run slower per vector).
+# Not on a GPU: there every block costs hundreds of kernel launches (blocked, the H200 run in
+# docs/benchmarks.md took 10x e3nn's time at 2^20 vectors).
 CHUNK = 1 << 15
 
 
@@ -76,8 +78,9 @@ def vjp_flat(grad: torch.Tensor, vectors: torch.Tensor, orders: Sequence[int], n
 
 
 def _chunked(fn, n: int, *tensors: torch.Tensor) -> torch.Tensor:
-    """fn over row blocks of ``tensors`` [n, ...], concatenated (one call when small or traced)."""
-    if n <= CHUNK or torch.compiler.is_compiling():
+    """fn over row blocks of ``tensors`` [n, ...], concatenated (one call when small, traced or
+    not on a CPU)."""
+    if n <= CHUNK or torch.compiler.is_compiling() or tensors[0].device.type != "cpu":
         return fn(*tensors)
     return torch.cat([fn(*(t[i:i + CHUNK] for t in tensors)) for i in range(0, n, CHUNK)])
 

@@ -34,6 +34,8 @@ from irrepscope.sph import _generated_triton as _gen
 
 BLOCK = 128  # vectors per program
 NUM_WARPS = 4
+# forward stores: each order's columns as one row tile (True) or column by column (False)
+ROW_TILES = True
 NORMALIZATIONS = {"component": 0, "integral": 1, "norm": 2}
 
 
@@ -102,7 +104,7 @@ def sph_triton_forward(vectors: torch.Tensor, orders: list[int], normalize: bool
     if n and out.shape[1]:
         _kernels(vectors.device).forward[(triton.cdiv(n, BLOCK),)](
             vectors, out, n, vectors.stride(0), vectors.stride(1), out.stride(0),
-            num_warps=NUM_WARPS, **spec)
+            num_warps=NUM_WARPS, ROW_TILES=ROW_TILES, **spec)
     return out
 
 
@@ -175,7 +177,8 @@ sph_triton_backward.register_autograd(_backward_backward, setup_context=_setup_b
 
 
 def compile_for_gpu(orders: Sequence[int], dtype: torch.dtype, normalize: bool = True,
-                    arch: int = 90, normalization: str = "integral") -> tuple[dict, dict]:
+                    arch: int = 90, normalization: str = "integral",
+                    row_tiles: bool = ROW_TILES) -> tuple[dict, dict]:
     """Compiled code (forward, backward), {"ttir", "ptx", "cubin", ...}, for NVIDIA sm_``arch``.
 
     Needs no GPU: it checks that the generated kernels lower to real machine code.
@@ -194,9 +197,11 @@ def compile_for_gpu(orders: Sequence[int], dtype: torch.dtype, normalize: bool =
          "vec_stride_c": "i32"},
     )
     binaries = []
-    for kernel, signature in zip(_COMPILED, signatures, strict=True):
-        source = ASTSource(fn=kernel, signature={**signature, **dict.fromkeys(spec, "constexpr")},
-                           constexprs=spec)
+    specs = ({**spec, "ROW_TILES": row_tiles}, spec)
+    for kernel, signature, constants in zip(_COMPILED, signatures, specs, strict=True):
+        source = ASTSource(fn=kernel, signature={**signature,
+                                                 **dict.fromkeys(constants, "constexpr")},
+                           constexprs=constants)
         compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
                                   options={"num_warps": NUM_WARPS})
         binaries.append(dict(compiled.asm))
