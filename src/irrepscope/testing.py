@@ -184,12 +184,13 @@ def transform_molecules(batch: Any, rotation: torch.Tensor | None = None,
     out = batch.clone()
     pos = batch.pos.detach()
     if rotation is not None:
-        pos = pos @ rotation.to(pos.dtype).T
+        pos = pos @ rotation.to(pos).T
     if inversion:
         pos = -pos
     if translation is not None:
-        pos = pos + translation.to(pos.dtype)
+        pos = pos + translation.to(pos)
     if permutation is not None:
+        permutation = permutation.to(pos.device)
         inverse = torch.empty_like(permutation)
         inverse[permutation] = torch.arange(permutation.numel(), device=permutation.device)
         out.z = batch.z[permutation]
@@ -245,8 +246,9 @@ def assert_forces_equivariant(energy_fn: Callable[[Any], torch.Tensor], batch: A
     scale = max(1.0, reference.abs().max().item())
     for trial in range(trials):
         ops = _random_symmetry(batch, trial, generator)
-        expected = reference @ ops["rotation"].to(reference.dtype).T
-        expected = (-expected if ops["inversion"] else expected)[ops["permutation"]]
+        expected = reference @ ops["rotation"].to(reference).T
+        expected = (-expected if ops["inversion"] else expected)[ops["permutation"].to(
+            reference.device)]
         err = (forces(energy_fn, transform_molecules(batch, **ops)) - expected).abs().max().item()
         if err > rtol * scale:
             raise AssertionError(f"forces not equivariant (trial {trial}): max |error| "

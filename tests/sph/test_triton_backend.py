@@ -272,3 +272,14 @@ def test_row_tile_and_column_stores_write_the_same_bits(ls, monkeypatch) -> None
         outputs.append(tb.spherical_harmonics_triton(ls, vectors, normalization="norm"))
     assert torch.equal(outputs[0], outputs[1])
     _assert_matches(ls, vectors, normalization="norm")  # ROW_TILES False here: both checked
+
+
+def test_double_backward_of_order_zero_alone_is_zero() -> None:
+    """Y_0 is a constant: its force-style double backward is zero, not an autograd error."""
+    vectors = _vectors(5, torch.float64).requires_grad_(True)
+    y = tb.spherical_harmonics_triton([0], vectors)
+    (grad,) = torch.autograd.grad(y.sum(), vectors, create_graph=True, materialize_grads=True)
+    assert torch.equal(grad, torch.zeros_like(vectors))
+    if grad.requires_grad:
+        (second,) = torch.autograd.grad(grad.sum(), vectors, materialize_grads=True)
+        assert torch.equal(second, torch.zeros_like(vectors))

@@ -163,6 +163,8 @@ def _backward_backward(ctx: object, grad_grad: torch.Tensor) -> tuple:
         v = vectors.detach().to(work).requires_grad_(True)
         g = grad.detach().to(work).requires_grad_(True)
         vjp = vjp_flat(g, v, *ctx.args)
+        if not vjp.requires_grad:  # l = 0 alone: a constant, its VJP a constant zero
+            return torch.zeros_like(grad), torch.zeros_like(vectors), None, None, None
         d_grad, d_vectors = torch.autograd.grad(vjp, (g, v), grad_grad.to(work),
                                                 allow_unused=True)
     if d_vectors is None:  # orders <= 1 without normalisation are linear in the vector
