@@ -19,20 +19,9 @@ $PIP -d .whl2 cuequivariance-ops-torch-cu13==0.13.0 cuequivariance==0.13.0 \
 # absolute path with the same time stamp here and there.
 EXTRACT=/tmp/irrepscope-qm9x
 rm -rf "$EXTRACT" && mkdir -p "$EXTRACT" .gpudata/qm9x
-.venv/bin/python - "$EXTRACT" "$ROWS" <<'PY'
-import sys
-from pathlib import Path
-
-from irrepscope.data.qm9 import qm9_source_files
-
-dest, rows = Path(sys.argv[1]), int(sys.argv[2])
-for src in qm9_source_files():
-    with open(src) as fin, open(dest / src.name, "w") as fout:
-        for i, line in enumerate(fin):
-            if i > rows:
-                break
-            fout.write(line)
-PY
+.venv/bin/python -c "import sys; from pathlib import Path
+from irrepscope.bench.data import write_qm9_slice
+write_qm9_slice(Path(sys.argv[1]), int(sys.argv[2]))" "$EXTRACT" "$ROWS"
 touch -d "2026-01-01 00:00:00 UTC" "$EXTRACT"/*.csv
 cp -p "$EXTRACT"/*.csv .gpudata/qm9x/
 IRREPSCOPE_QM9_DIR=$EXTRACT IRREPSCOPE_DATA_DIR=.gpudata/cache .venv/bin/python -c "

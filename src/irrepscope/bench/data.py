@@ -19,7 +19,7 @@ QUICK_ROWS = 2000
 ITEMS = 2000
 
 
-def _write_slice(dest: Path, rows: int) -> Path:
+def write_qm9_slice(dest: Path, rows: int) -> Path:
     """Copy the header and first ``rows`` molecules of every QM9 part into ``dest``."""
     for src in qm9_source_files():
         with open(src) as fin, open(dest / src.name, "w") as fout:
@@ -46,7 +46,7 @@ def run(quick: bool = False, record: Path | None = None) -> str:
         if quick:
             qm9_dir = tmp / "src"
             qm9_dir.mkdir()
-            _write_slice(qm9_dir, QUICK_ROWS)
+            write_qm9_slice(qm9_dir, QUICK_ROWS)
         data_dir = tmp / "cache"
         start = time.perf_counter()
         bonds = load_dataset(graph="bonds", data_dir=data_dir, qm9_dir=qm9_dir, progress=True)
