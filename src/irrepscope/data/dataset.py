@@ -111,8 +111,10 @@ def load_dataset(source: str = "qm9", graph: str = "bonds", cutoff: float = 6.0,
     if not cutoff > 0:
         raise DataError(f"cutoff must be a positive number of Å, got {cutoff}")
     files, tag, reader, description = _source(source, xyz, energy_key, qm9_dir)
-    path = cache.cache_file(cache.default_data_dir(data_dir), tag, cutoff)
-    key, described = cache.cache_key(files, {"cutoff": float(cutoff), "energy_key": energy_key})
+    folder = cache.default_data_dir(data_dir)
+    path = cache.cache_file(folder, tag, cutoff)
+    key, described = cache.cache_key(files, {"cutoff": float(cutoff), "energy_key": energy_key},
+                                     memo_dir=folder)
     arrays = cache.load(path, key, described)
     if arrays is None:
         start = time.perf_counter()
@@ -121,8 +123,9 @@ def load_dataset(source: str = "qm9", graph: str = "bonds", cutoff: float = 6.0,
         processed["meta"]["processing_seconds"] = round(time.perf_counter() - start, 3)
         try:
             cache.save(path, key, described, processed)
-        except OSError as err:
-            print(f"irrepscope: cannot write cache {path} ({err}); continuing without it",
+        except cache.CacheWriteError as err:
+            print(f"irrepscope: cannot write cache {path} ({err}); continuing without it "
+                  f"(point data.data_dir or ${cache.DATA_DIR_ENV} at a writable folder)",
                   file=sys.stderr)
             path = None
         arrays = {**processed, "meta": {**processed["meta"], "key": described}}
