@@ -35,6 +35,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from irrepscope.data.splits import Split, load_split
 from irrepscope.errors import ConfigError, RunDirError
 from irrepscope.model.gnn import EquivariantGNN, build_model
+from irrepscope.model.info import check_model_fits
 from irrepscope.train.callbacks import RunDirCallback
 from irrepscope.train.config import (
     RESUMABLE_KEYS,
@@ -162,6 +163,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
     """Train ``config`` into ``run_dir`` (or continue it from ``last.ckpt``); returns run_dir."""
     run_dir = Path(run_dir)
     _check_run_dir(config, run_dir, resume)
+    check_model_fits(config.model)  # before anything is written
     start_from = _resume_checkpoint(run_dir) if resume else None
     if _is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
