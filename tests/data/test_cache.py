@@ -152,3 +152,13 @@ def test_unwritable_cache_folder_continues_without_cache(qm9_dir, tmp_path, coun
     assert len(ds) == 3 and ds.cache_path is None
     assert "cannot write cache" in err and "writable folder" in err and len(err.splitlines()) == 1
     assert not list((tmp_path / "c").glob(".*.tmp"))
+
+
+def test_cache_folder_that_cannot_be_made_is_reported_before_processing(qm9_dir, tmp_path,
+                                                                         counted, capsys):
+    (tmp_path / "a_file").write_text("")
+    ds = _load(qm9_dir, tmp_path / "a_file" / "cache")
+    err = capsys.readouterr().err
+    assert len(ds) == 3 and ds.cache_path is None and len(counted) == 1
+    assert "cannot write cache" in err and "NotADirectoryError" in err
+    assert len(err.splitlines()) == 1

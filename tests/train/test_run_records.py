@@ -214,3 +214,14 @@ def test_checkpoint_carries_the_record_and_a_checksum(reference):
     assert [r["epoch"] for r in record["rows"]] == [0, 1, 2]
     assert last[CHECKSUM_KEY] == run_records.payload_sha256(last)
     assert read_metrics(ref / "metrics.csv")[-1]["val_mse"] == record["rows"][-1]["val_mse"]
+
+
+def test_resume_with_both_checkpoints_damaged_names_both(reference, tiny_config, tmp_path):
+    ref, _ = reference
+    run = tmp_path / "run"
+    shutil.copytree(ref, run)
+    (run / "last.ckpt").write_bytes(b"")
+    (run / "best.ckpt").write_bytes(b"\0" * 100)
+    with pytest.raises(RunDirError, match=r"last.ckpt is damaged \(empty.*best.ckpt is damaged "
+                                          r"\(it does not start like a checkpoint"):
+        train(tiny_config(*OVERRIDES), run, resume=True)

@@ -102,6 +102,18 @@ def _why_stale(old: dict, new: dict) -> str:
     return "its processing parameters changed"
 
 
+def write_problem(folder: Path) -> str | None:
+    """Why no cache file can be written in ``folder`` (None when a test file can be)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write_test.{os.getpid()}.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        return f"{type(err).__name__}: {err.strerror or err}"
+    return None
+
+
 class CacheWriteError(OSError):
     """The cache file cannot be written (read-only or full folder); the data is still usable."""
 

@@ -96,6 +96,11 @@ def _source(source: str, xyz: str | Path | None, energy_key: str, qm9_dir) -> tu
     raise DataError(f"unknown data source {source!r}; use 'qm9' or 'xyz'")
 
 
+def _without_cache(path: Path, why: str) -> None:
+    print(f"irrepscope: cannot write cache {path} ({why}); continuing without it (point "
+          f"data.data_dir or ${cache.DATA_DIR_ENV} at a writable folder)", file=sys.stderr)
+
+
 def load_dataset(source: str = "qm9", graph: str = "bonds", cutoff: float = 6.0,
                  data_dir: str | Path | None = None, xyz: str | Path | None = None,
                  energy_key: str = "energy", skip_invalid: bool = False,
@@ -117,16 +122,20 @@ def load_dataset(source: str = "qm9", graph: str = "bonds", cutoff: float = 6.0,
                                      memo_dir=folder)
     arrays = cache.load(path, key, described)
     if arrays is None:
+        problem = cache.write_problem(folder)
+        if problem:  # said before processing, which takes a while on QM9
+            _without_cache(path, problem)
         start = time.perf_counter()
         processed = process(reader(progress), cutoff, progress)
         processed["meta"]["source"] = description
         processed["meta"]["processing_seconds"] = round(time.perf_counter() - start, 3)
         try:
-            cache.save(path, key, described, processed)
+            if problem:
+                path = None
+            else:
+                cache.save(path, key, described, processed)
         except cache.CacheWriteError as err:
-            print(f"irrepscope: cannot write cache {path} ({err}); continuing without it "
-                  f"(point data.data_dir or ${cache.DATA_DIR_ENV} at a writable folder)",
-                  file=sys.stderr)
+            _without_cache(path, str(err))
             path = None
         arrays = {**processed, "meta": {**processed["meta"], "key": described}}
     meta = arrays["meta"]
