@@ -161,13 +161,17 @@ def checkpoint_bytes(checkpoint: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+def _is_zip(path: Path) -> bool:
+    """Whether ``path`` starts like the zip archive ``torch.save`` writes."""
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
 def _damaged(path: Path, err: Exception) -> str:
     """The one-line message of a checkpoint that ``torch.load`` cannot read."""
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    if not head:
+    if path.stat().st_size == 0:
         why = "empty: 0 bytes"
-    elif head != b"PK\x03\x04":  # torch.save writes a zip archive
+    elif not _is_zip(path):
         why = "it does not start like a checkpoint: overwritten, or not a checkpoint"
     else:
         reason = str(err).split(". ")[0][:120]
@@ -190,7 +194,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights only load failed" not in str(err).lower():
+        if "weights only load failed" not in str(err).lower() or not _is_zip(path):
             raise RunDirError(_damaged(path, err)) from None
         raise RunDirError(
             f"{path} was refused: it holds Python objects other than tensors and plain data, "
