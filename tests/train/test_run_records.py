@@ -225,3 +225,14 @@ def test_resume_with_both_checkpoints_damaged_names_both(reference, tiny_config,
     with pytest.raises(RunDirError, match=r"last.ckpt is damaged \(empty.*best.ckpt is damaged "
                                           r"\(it does not start like a checkpoint"):
         train(tiny_config(*OVERRIDES), run, resume=True)
+
+
+def test_fresh_start_after_a_kill_before_the_first_checkpoint(reference, tiny_config, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in (".config.yaml.123.tmp", ".split.123.tmp.npz", ".last.ckpt.123.tmp"):
+        (run / name).write_bytes(b"half")
+    (run / "unrelated.tmp").write_text("kept")
+    train(tiny_config(*OVERRIDES), run)
+    assert_same_records(run, reference[0])
+    assert sorted(p.name for p in run.glob("*tmp*")) == ["unrelated.tmp"]

@@ -50,6 +50,7 @@ from irrepscope.train.run_records import (
     load_checkpoint,
     load_run_checkpoint,
     read_metrics,
+    remove_stale_temporaries,
     repair_run_dir,
 )
 
@@ -167,6 +168,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
     start_from = _resume_checkpoint(run_dir) if resume else None
     if _is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(run_dir)  # of a run killed before its first checkpoint
         write_run_config(config, run_dir)
         atomic_write_text(run_dir / VERSIONS_FILE,
                           json.dumps(environment_versions(), indent=2) + "\n")

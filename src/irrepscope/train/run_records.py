@@ -41,6 +41,7 @@ CHECKSUM_KEY = "irrepscope_sha256"
 RECORD_KEY = "RunDirCallback"  # the callback's state key in checkpoint["callbacks"]
 RECORD_FILES = ("last.ckpt", "best.ckpt", METRICS_FILE, "test_metrics.json", "config.yaml",
                 "versions.json")
+STALE_PATTERNS = (*(f".{name}.*.tmp" for name in RECORD_FILES), ".split.*.tmp.npz")
 
 
 # --- atomic files ----------------------------------------------------------------------------
@@ -81,7 +82,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
     """Delete temporary files of the records left by a killed process; returns them."""
-    stale = [p for name in RECORD_FILES for p in Path(run_dir).glob(f".{name}.*.tmp")]
+    stale = [p for pattern in STALE_PATTERNS for p in Path(run_dir).glob(pattern)]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
