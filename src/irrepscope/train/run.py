@@ -199,7 +199,7 @@ def _resume_checkpoint(run_dir: Path) -> Path:
     if _is_rank_zero():
         done = repair_run_dir(run_dir, source, checkpoint)
         if done:
-            print(f"irrepscope: {run_dir} was interrupted while saving: {'; '.join(done)}",
+            print(f"irrepscope: repaired {run_dir} before resuming: {'; '.join(done)}",
                   file=sys.stderr)
     return source
 
