@@ -87,16 +87,27 @@ def _flip_inside_positions(path) -> bytes:
     return bytes(data)
 
 
+def _flip_inside_key(path) -> bytes:
+    """The file's bytes with one hex digit of the stored key changed (same size)."""
+    data = bytearray(path.read_bytes())
+    key = torch.load(path, weights_only=True)["key"].encode()
+    at = bytes(data).find(key)
+    data[at] = ord("a") if data[at] != ord("a") else ord("b")
+    return bytes(data)
+
+
 @pytest.mark.parametrize(("damage", "message"), [
     ("garbage", "is corrupt"), ("truncated", "is corrupt"), ("empty", "is corrupt"),
-    ("zeroed", "is corrupt"), ("bit_flip", "checksum mismatch")])
+    ("zeroed", "is corrupt"), ("bit_flip", "checksum mismatch"),
+    ("key_flip", "checksum mismatch")])
 def test_corruption_is_reported_and_rebuilt(qm9_dir, tmp_path, counted, capsys, damage, message):
     path = _load(qm9_dir, tmp_path / "c").cache_path
     data = path.read_bytes()
     damaged = {"garbage": lambda: b"\x80\x02not a torch file",
                "truncated": lambda: data[:len(data) // 2], "empty": lambda: b"",
                "zeroed": lambda: bytes(len(data)),
-               "bit_flip": lambda: _flip_inside_positions(path)}[damage]()
+               "bit_flip": lambda: _flip_inside_positions(path),
+               "key_flip": lambda: _flip_inside_key(path)}[damage]()
     assert damaged != data
     path.write_bytes(damaged)
     ds = _load(qm9_dir, tmp_path / "c")

@@ -173,17 +173,18 @@ def load(path: Path, key: str, described: dict, report: bool = True) -> dict | N
     try:
         payload = torch.load(path, weights_only=True, map_location="cpu")
         meta = json.loads(payload["meta"])
+        arrays = {name: payload[name].numpy() for name in _ARRAYS}
+        smiles = payload["smiles"].split("\n") if payload["smiles"] else []
+        if len(smiles) != len(arrays["y"]):
+            smiles = [""] * len(arrays["y"]) if not payload["smiles"] else smiles
+        if "sha256" in payload or payload["key"] == key:  # files of older formats: stale
+            _check_payload(payload, arrays, smiles)
         if payload["key"] != key:
             if report:
                 print(f"irrepscope: cache {path} is stale "
                       f"({_why_stale(meta.get('key', {}), described)}); rebuilding it",
                       file=sys.stderr)
             return None
-        arrays = {name: payload[name].numpy() for name in _ARRAYS}
-        smiles = payload["smiles"].split("\n") if payload["smiles"] else []
-        if len(smiles) != len(arrays["y"]):
-            smiles = [""] * len(arrays["y"]) if not payload["smiles"] else smiles
-        _check_payload(payload, arrays, smiles)
     except Exception as err:  # any failure to read means corrupt: rebuild, never use
         if report:
             print(f"irrepscope: cache {path} is corrupt ({type(err).__name__}: "

@@ -99,6 +99,7 @@ class RunDirCallback(Checkpoint):
         row = {**metrics, "epoch": epoch, "step": trainer.global_step,
                "epoch_time_s": time.perf_counter() - self._epoch_start}
         self.rows = [r for r in previous if r["epoch"] < epoch] + [row]
+        # Trainer.save_checkpoint's first step, taken here so the checksum goes in before writing
         checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
         if trainer.is_global_zero:
             commit_epoch(self.run_dir, checkpoint, improved, self.rows)
