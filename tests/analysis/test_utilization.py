@@ -46,6 +46,13 @@ def test_probe_skips_nan_targets(nsps_values) -> None:
     assert np.isnan(u.ridge_probe_r2(x[:3], y[:3]))
 
 
+def test_probe_is_nan_below_the_size_where_r2_means_something(nsps_values) -> None:
+    x = np.column_stack([nsps_values, nsps_values ** 2])
+    few = u.MIN_PROBE_ROWS
+    assert np.isnan(u.ridge_probe_r2(x[:few - 1], nsps_values[:few - 1]))
+    assert u.ridge_probe_r2(x[:few], nsps_values[:few]) > 0.9
+
+
 def test_mean_abs_pair_difference_is_exact() -> None:
     v = np.random.default_rng(3).normal(size=40)
     brute = np.mean([abs(a - b) for a, b in itertools.permutations(v, 2)])

@@ -78,15 +78,42 @@ def test_format_change_rebuilds(qm9_dir, tmp_path, counted, capsys, monkeypatch)
     assert len(counted) == 2 and "stale (format version" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
-def test_corruption_is_reported_and_rebuilt(qm9_dir, tmp_path, counted, capsys, damage):
+def _flip_inside_positions(path) -> bytes:
+    """The file's bytes with one byte of the stored positions changed (same size)."""
+    data = bytearray(path.read_bytes())
+    pos = torch.load(path, weights_only=True)["pos"].numpy().tobytes()
+    at = bytes(data).find(pos) + len(pos) // 2
+    data[at] ^= 0x7F
+    return bytes(data)
+
+
+def _flip_inside_key(path) -> bytes:
+    """The file's bytes with one hex digit of the stored key changed (same size)."""
+    data = bytearray(path.read_bytes())
+    key = torch.load(path, weights_only=True)["key"].encode()
+    at = bytes(data).find(key)
+    data[at] = ord("a") if data[at] != ord("a") else ord("b")
+    return bytes(data)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("garbage", "is corrupt"), ("truncated", "is corrupt"), ("empty", "is corrupt"),
+    ("zeroed", "is corrupt"), ("bit_flip", "checksum mismatch"),
+    ("key_flip", "checksum mismatch")])
+def test_corruption_is_reported_and_rebuilt(qm9_dir, tmp_path, counted, capsys, damage, message):
     path = _load(qm9_dir, tmp_path / "c").cache_path
     data = path.read_bytes()
-    path.write_bytes({"garbage": b"\x80\x02not a torch file", "truncated": data[:len(data) // 2],
-                      "empty": b""}[damage])
+    damaged = {"garbage": lambda: b"\x80\x02not a torch file",
+               "truncated": lambda: data[:len(data) // 2], "empty": lambda: b"",
+               "zeroed": lambda: bytes(len(data)),
+               "bit_flip": lambda: _flip_inside_positions(path),
+               "key_flip": lambda: _flip_inside_key(path)}[damage]()
+    assert damaged != data
+    path.write_bytes(damaged)
     ds = _load(qm9_dir, tmp_path / "c")
     err = capsys.readouterr().err
-    assert len(counted) == 2 and "is corrupt" in err and len(err.splitlines()) == 1
+    assert len(counted) == 2 and message in err and len(err.splitlines()) == 1
+    assert str(path) in err and "rebuilding it" in err
     assert len(ds) == 3 and path.read_bytes() != b""
     _load(qm9_dir, tmp_path / "c")
     assert len(counted) == 2  # the rebuilt file is used again
@@ -97,3 +124,52 @@ def test_unsafe_pickle_is_not_loaded(qm9_dir, tmp_path, counted, capsys):
     path.write_bytes(pickle.dumps({"key": os.getcwd, "meta": "{}"}))  # a callable: refused
     _load(qm9_dir, tmp_path / "c")
     assert len(counted) == 2 and "is corrupt" in capsys.readouterr().err
+
+
+def test_key_follows_content_not_path_or_mtime(qm9_dir, tmp_path, counted):
+    copy = tmp_path / "venv2" / "qm9"
+    copy.mkdir(parents=True)
+    (copy / "qm9_part1.csv").write_bytes((qm9_dir / "qm9_part1.csv").read_bytes())
+    os.utime(copy / "qm9_part1.csv", ns=(5, 5))
+    key_a, _ = cache.cache_key([qm9_dir / "qm9_part1.csv"], {"cutoff": 6.0})
+    key_b, _ = cache.cache_key([copy / "qm9_part1.csv"], {"cutoff": 6.0})
+    assert key_a == key_b
+    (copy / "qm9_part1.csv").write_bytes(b"x" + (qm9_dir / "qm9_part1.csv").read_bytes()[1:])
+    os.utime(copy / "qm9_part1.csv", ns=(5, 5))  # same size, same mtime, other content
+    assert cache.cache_key([copy / "qm9_part1.csv"], {"cutoff": 6.0})[0] != key_a
+
+
+def test_source_hashes_are_remembered(qm9_dir, tmp_path, monkeypatch):
+    calls = []
+    real = cache.file_sha256
+    monkeypatch.setattr(cache, "file_sha256", lambda p: calls.append(p) or real(p))
+    files = [qm9_dir / "qm9_part1.csv"]
+    first = cache.source_hashes(files, tmp_path / "memo")
+    assert cache.source_hashes(files, tmp_path / "memo") == first and len(calls) == 1
+    os.utime(files[0], ns=(7, 7))  # touched: hashed again, same content, same hash
+    assert cache.source_hashes(files, tmp_path / "memo") == first and len(calls) == 2
+    (tmp_path / "memo" / cache.HASH_MEMO).write_text("not json")
+    assert cache.source_hashes(files, tmp_path / "memo") == first and len(calls) == 3
+
+
+def test_unwritable_cache_folder_continues_without_cache(qm9_dir, tmp_path, counted, capsys,
+                                                         monkeypatch):
+    def refuse(obj, path):  # what torch.save raises for a folder it cannot write into
+        raise RuntimeError(f"File {path} cannot be opened.")
+
+    monkeypatch.setattr(cache.torch, "save", refuse)
+    ds = _load(qm9_dir, tmp_path / "c")
+    err = capsys.readouterr().err
+    assert len(ds) == 3 and ds.cache_path is None
+    assert "cannot write cache" in err and "writable folder" in err and len(err.splitlines()) == 1
+    assert not list((tmp_path / "c").glob(".*.tmp"))
+
+
+def test_cache_folder_that_cannot_be_made_is_reported_before_processing(qm9_dir, tmp_path,
+                                                                         counted, capsys):
+    (tmp_path / "a_file").write_text("")
+    ds = _load(qm9_dir, tmp_path / "a_file" / "cache")
+    err = capsys.readouterr().err
+    assert len(ds) == 3 and ds.cache_path is None and len(counted) == 1
+    assert "cannot write cache" in err and "NotADirectoryError" in err
+    assert len(err.splitlines()) == 1

@@ -82,6 +82,7 @@ def test_analyze_and_compare(tiny_run) -> None:
         assert (out / name).stat().st_size > 1000, name
     assert len(list(out.glob("extremes_*.png"))) == 1
     assert "data:image/png;base64," in report.read_text()
+    assert "Probe R² is not computed (NaN): 9 test molecules" in (out / "report.md").read_text()
     with open(out / "utilization.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["l"]) for r in rows] == [0, 1, 2]
@@ -114,3 +115,10 @@ def test_analyze_errors_are_one_line(tiny_run, tmp_path, capsys) -> None:
     assert main(["analyze", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "irrepscope train" in err and "missing" in err
+    assert not (tmp_path / "missing").exists()  # nothing created for a wrong path
+    (tmp_path / "file").write_text("")
+    assert main(["analyze", str(tmp_path / "file")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file, not a run directory" in err
+    assert main(["compare", str(tiny_run[0]), "--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err

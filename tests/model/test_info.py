@@ -70,3 +70,26 @@ def test_cli_model_info_json(tmp_path, capsys):
     assert info["parameters"] == 778_066 and info["hidden_irreps"].startswith("16x0e+16x1o")
     assert main(["model", "info", "--config", str(path), "--set", "model.hidden=0"]) == 2
     assert "model.hidden must be >= 1" in capsys.readouterr().err
+
+
+def test_a_model_too_large_for_memory_is_refused_before_building(tmp_path, capsys, monkeypatch):
+    from irrepscope.cli import main
+    from irrepscope.model import info as info_module
+
+    huge = ModelConfig(hidden=1_000_000_000)
+    count = model_info(huge)["parameters"]
+    with pytest.raises(ConfigError, match=f"has {count:,} parameters: .* of float32 weights, "
+                                          f"about .* to train with AdamW; this machine has"):
+        build_model(huge)
+    assert info_module.memory_text(1_648_034) == \
+        "6.3 MiB of float32 weights, about 25.1 MiB to train with AdamW"
+    monkeypatch.setattr(info_module, "physical_memory_bytes", lambda: 1_648_034 * 4 - 1)
+    with pytest.raises(ConfigError, match="1,648,034 parameters"):
+        build_model(ModelConfig())
+    monkeypatch.undo()
+    path = tmp_path / "huge.yaml"
+    path.write_text("model:\n  hidden: 1000000000\ndata:\n  subset: 10\n")
+    assert main(["train", "--config", str(path), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Lower model.hidden" in err
+    assert not (tmp_path / "run").exists()

@@ -28,9 +28,18 @@ def test_equals_e3nn(ls: list[int], normalize: bool, normalization: str) -> None
     assert (ours - ref).abs().max().item() <= 1e-10 * scale
 
 
-def test_int_means_lmax_and_backends_agree(float_dtype: torch.dtype) -> None:
+def test_bare_int_is_refused_naming_both_readings() -> None:
+    with pytest.raises(TypeError, match=r"spherical_harmonics\(2, \.\.\.\): a bare int reads two "
+                       r"ways.*single order 2 \(5 columns\).*orders 0\.\.2 \(9 columns\)\. "
+                       r"Pass \[2\] .* or range\(3\)"):
+        spherical_harmonics(2, _vectors(4))
+    assert spherical_harmonics([2], _vectors(4)).shape == o3.spherical_harmonics(2, _vectors(4),
+                                                                                 True).shape
+
+
+def test_range_is_lmax_and_backends_agree(float_dtype: torch.dtype) -> None:
     v = _vectors(dtype=float_dtype)
-    ours = spherical_harmonics(4, v)
+    ours = spherical_harmonics(range(5), v)
     assert ours.shape == (64, 25)
     ref = spherical_harmonics(list(range(5)), v, backend="e3nn")
     assert (ours - ref).abs().max().item() <= tolerance(float_dtype)
@@ -57,20 +66,21 @@ def test_strides_broadcast_and_empty() -> None:
     ref = spherical_harmonics([1, 4], strided.contiguous())
     assert torch.equal(spherical_harmonics([1, 4], strided), ref)
     wide = torch.randn(6, 3, dtype=torch.float64).t().contiguous().t()  # column-major
-    assert torch.equal(spherical_harmonics(3, wide), spherical_harmonics(3, wide.contiguous()))
+    assert torch.equal(spherical_harmonics(range(4), wide),
+                       spherical_harmonics(range(4), wide.contiguous()))
     expanded = base[0, :1].expand(7, 3)  # stride 0 batch
-    out = spherical_harmonics(2, expanded)
+    out = spherical_harmonics(range(3), expanded)
     assert out.shape == (7, 9) and torch.equal(out[0], out[6])
     assert spherical_harmonics([0, 3], torch.empty(0, 3)).shape == (0, 8)
-    assert spherical_harmonics(2, torch.empty(2, 0, 3)).shape == (2, 0, 9)
-    assert spherical_harmonics(1, torch.tensor([1.0, 0.0, 0.0])).shape == (4,)
+    assert spherical_harmonics(range(3), torch.empty(2, 0, 3)).shape == (2, 0, 9)
+    assert spherical_harmonics([0, 1], torch.tensor([1.0, 0.0, 0.0])).shape == (4,)
 
 
 def test_zero_vectors_finite_with_zero_gradient() -> None:
     v = torch.zeros(3, 3, dtype=torch.float64)
     v[1] = torch.tensor([0.3, -0.2, 0.9])
     v.requires_grad_(True)
-    out = spherical_harmonics(10, v)
+    out = spherical_harmonics(range(11), v)
     assert torch.isfinite(out).all()
     assert torch.allclose(out[0], o3.spherical_harmonics(list(range(11)), v[0:1].detach(), True)[0])
     g = torch.randn(out.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
@@ -80,12 +90,12 @@ def test_zero_vectors_finite_with_zero_gradient() -> None:
 
 def test_nan_stays_in_its_row() -> None:
     v = torch.tensor([[float("nan"), 0.0, 1.0], [0.0, 1.0, 0.0]])
-    out = spherical_harmonics(2, v)
+    out = spherical_harmonics([0, 1, 2], v)
     assert torch.isnan(out[0, 1:]).all() and torch.isfinite(out[1]).all()
 
 
 @pytest.mark.parametrize("ls,exc,text", [
-    (11, ValueError, "0..10"), ([3, 11], ValueError, "0..10"), ([-1], ValueError, "0..10"),
+    (range(12), ValueError, "0..10"), ([3, 11], ValueError, "0..10"), ([-1], ValueError, "0..10"),
     ([2, 2], ValueError, "distinct"), ([], ValueError, "empty"), ("1o", TypeError, "ls"),
     ([1.5], TypeError, "ints"),
 ])
@@ -96,12 +106,12 @@ def test_bad_orders(ls: object, exc: type, text: str) -> None:
 
 def test_bad_vectors_and_options() -> None:
     with pytest.raises(ValueError, match=r"\[\.\.\., 3\]"):
-        spherical_harmonics(2, torch.randn(4, 2))
+        spherical_harmonics([2], torch.randn(4, 2))
     with pytest.raises(TypeError, match="float16"):
-        spherical_harmonics(2, torch.ones(4, 3, dtype=torch.int64))
+        spherical_harmonics([2], torch.ones(4, 3, dtype=torch.int64))
     with pytest.raises(TypeError, match="Tensor"):
-        spherical_harmonics(2, [[1.0, 0.0, 0.0]])
+        spherical_harmonics([2], [[1.0, 0.0, 0.0]])
     with pytest.raises(ValueError, match="normalization"):
-        spherical_harmonics(2, torch.randn(4, 3), normalization="unit")
+        spherical_harmonics([2], torch.randn(4, 3), normalization="unit")
     with pytest.raises(ValueError, match="backend"):
-        spherical_harmonics(2, torch.randn(4, 3), backend="cuda")
+        spherical_harmonics([2], torch.randn(4, 3), backend="cuda")

@@ -33,7 +33,7 @@ def test_set_gradient_matches_e3nn() -> None:
 
 def test_half_gradient_dtype() -> None:
     v = torch.randn(5, 3, dtype=torch.bfloat16, requires_grad=True)
-    spherical_harmonics(3, v).sum().backward()
+    spherical_harmonics(range(4), v).sum().backward()
     assert v.grad.dtype == torch.bfloat16 and torch.isfinite(v.grad).all()
 
 
@@ -84,3 +84,19 @@ def test_blocks_of_vectors_on_a_cpu_only(monkeypatch) -> None:
         calls.clear()
         out = torch_backend._chunked(count, 10, torch.ones(10, 3, device=device))
         assert calls == expected and out.shape == (10, 3) and out.device.type == device
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_zero_vector_has_zero_first_and_second_derivatives(dtype: torch.dtype) -> None:
+    """Documented: the gradient is exactly zero for |v| <= 1e-12, so is its derivative."""
+    v = torch.tensor([[0.0, 0.0, 0.0], [1e-13, 0.0, 0.0], [0.3, -0.4, 1.2]], dtype=dtype,
+                     requires_grad=True)
+    cot = torch.linspace(-1.0, 1.0, 16, dtype=dtype).repeat(3, 1)
+    (grad,) = torch.autograd.grad(spherical_harmonics([0, 1, 2, 3], v), v, cot,
+                                  create_graph=True)
+    assert torch.equal(grad[:2], torch.zeros(2, 3, dtype=dtype))
+    (second,) = torch.autograd.grad((grad * torch.tensor([1.0, -2.0, 0.5], dtype=dtype)).sum(),
+                                    v)
+    assert torch.isfinite(second).all()
+    assert torch.equal(second[:2], torch.zeros(2, 3, dtype=dtype))
+    assert second[2].abs().sum() > 0

@@ -101,6 +101,21 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
     scalar.write_text("42\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(scalar)
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("seed: 5\n# Ångström\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.yaml is not UTF-8 text \(byte 0xc5 on line 2\)"
+                                          r"; save it with UTF-8 encoding"):
+        load_config(latin1)
+
+
+@pytest.mark.parametrize("text", ["", "# nothing set\n", "{}\n"])
+def test_empty_config_says_what_it_trains(tmp_path: Path, text: str,
+                                          capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    assert load_config(path) == RunConfig.from_dict({})
+    err = capsys.readouterr().err
+    assert "sets nothing, so every default applies: all of QM9" in err and "100 epochs" in err
 
 
 def test_tensorboard_needs_its_package(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,7 @@ from irrepscope.analysis.embeddings import (
 )
 from irrepscope.analysis.nsps import NSPSScores, nsps_scores
 from irrepscope.analysis.projection import Projection, phate_projection
-from irrepscope.errors import ConfigError
+from irrepscope.errors import ConfigError, RunDirError
 
 TABLE_COLUMNS = ["block", "l", "columns", "variance_share", "probe_r2_energy", "probe_r2_nsps",
                  "nsps_consistency_raw", "nsps_consistency_invariant", "ablation_rel_mse",
@@ -132,9 +132,13 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
     test molecules, drawn with the run seed; everything else uses the whole test split.
     """
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} is {'a file' if run_dir.exists() else 'missing'}, not a run "
+                          f"directory; pass the folder `irrepscope train` wrote (with config.yaml "
+                          f"and best.ckpt)")
+    run = open_run(run_dir, progress=progress)  # fails before anything is written
     out_dir = run_dir / "analysis"
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = open_run(run_dir, progress=progress)
     config, seed = run.config, int(run.config.seed)
     orders = list(config.model.orders)
     if panel is not None:
@@ -153,6 +157,10 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
                   if p.note]
     table = [row for b in sorted(emb.joint)
              for row in _utilization_rows(emb, b, scores.values, projections[b], seed)]
+    if len(emb.test_indices) < utilization.MIN_PROBE_ROWS:
+        notes.append(f"Probe R² is not computed (NaN): {len(emb.test_indices)} test molecules, "
+                     f"fewer than the {utilization.MIN_PROBE_ROWS} a cross-validated R² needs to "
+                     f"mean anything.")
     loader, pick = _model_loader(run, max_model_molecules, seed, batch_size, notes)
     mse = float(np.mean((emb.energy_pred[pick] - emb.energy_true[pick]) ** 2))
     mse, ablated = utilization.ablation(run.model, loader, orders, progress=progress,

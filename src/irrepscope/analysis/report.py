@@ -180,6 +180,8 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
     from irrepscope.analysis import figures
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file; give a folder for the comparison report")
     out.mkdir(parents=True, exist_ok=True)
     summaries, notes = [], list(notes)
     for run_dir in run_dirs:

@@ -18,6 +18,9 @@ from tqdm.auto import tqdm
 
 from irrepscope.model.irreps import columns_by_l, zero_orders
 
+# Fewer molecules than this make a cross-validated R^2 noise (5 test molecules gave -5540).
+MIN_PROBE_ROWS = 30
+
 
 def variance_share(per_l: Mapping[int, np.ndarray]) -> dict[int, float]:
     """{l: share of the total variance (sum over columns) carried by l's raw columns [n, d_l]}."""
@@ -31,8 +34,8 @@ def ridge_probe_r2(features: np.ndarray, target: np.ndarray, folds: int = 5,
                    seed: int = 0) -> float:
     """Out-of-fold R^2 of a standardized ridge regression (alpha by inner CV) of target [n].
 
-    Rows with a NaN target are left out; NaN if fewer than 2 * folds usable rows remain or the
-    target is constant. Constant features give R^2 <= ~0.
+    Rows with a NaN target are left out; NaN if fewer than ``MIN_PROBE_ROWS`` usable rows remain
+    or the target is constant. Constant features give R^2 <= ~0.
     """
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import KFold, cross_val_predict
@@ -44,7 +47,7 @@ def ridge_probe_r2(features: np.ndarray, target: np.ndarray, folds: int = 5,
     keep = np.isfinite(y)
     x, y = x[keep], y[keep]
     folds = min(folds, len(y) // 2)
-    if folds < 2 or np.ptp(y) == 0 or x.shape[1] == 0:
+    if len(y) < MIN_PROBE_ROWS or folds < 2 or np.ptp(y) == 0 or x.shape[1] == 0:
         return float("nan")
     model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-4, 4, 17)))
     cv = KFold(n_splits=folds, shuffle=True, random_state=seed)

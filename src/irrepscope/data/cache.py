@@ -1,15 +1,21 @@
-"""Processed-data cache: content-keyed, written atomically, loaded safely, rebuilt when stale.
+"""Processed-data cache: content-keyed, checksummed, written atomically, loaded safely.
 
 One file per (source, cutoff) under the data directory (``$IRREPSCOPE_DATA_DIR`` or
 ``~/.cache/irrepscope``). It holds tensors and a JSON metadata string, saved with ``torch.save``
 and read with ``torch.load(weights_only=True)`` (no arbitrary unpickling). Its key hashes the
-source files' fingerprints (name, size, mtime, first and last MiB), the processing parameters
-and ``FORMAT_VERSION``; a file whose key differs, or that cannot be read, is reported in one line
-and rebuilt, never used.
+source files' names and contents (sha256; not their paths or modification times, so copies of
+the same files share one cache), the processing parameters and ``FORMAT_VERSION``. The file also
+stores a sha256 of its own arrays and text, checked on every load, so bytes changed in place
+(same size) are caught. A file whose key differs, whose checksum or array lengths disagree, or
+that cannot be read is reported in one line and rebuilt, never used.
+
+Source hashes are remembered in ``source_hashes.json`` in the data directory, keyed on (path,
+size, modification time), so a run hashes the CSVs (230 MB) only when they change.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: bond indices as wide as the largest molecule needs; payload checksum
 DATA_DIR_ENV = "IRREPSCOPE_DATA_DIR"
-_EDGE = 1 << 20  # bytes hashed at each end of a source file
+HASH_MEMO = "source_hashes.json"
 _ARRAYS = ("z", "pos", "atom_ptr", "y", "idx", "bond_local", "bond_ptr", "radius_count")
 
 
@@ -34,22 +40,51 @@ def default_data_dir(data_dir: str | Path | None = None) -> Path:
     return Path.home() / ".cache" / "irrepscope"
 
 
-def file_fingerprint(path: Path) -> str:
-    """sha256 over name, size, mtime and the first and last MiB of ``path``."""
-    stat = path.stat()
-    h = hashlib.sha256(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+def file_sha256(path: Path) -> str:
+    """sha256 of the bytes of ``path``."""
+    h = hashlib.sha256()
     with open(path, "rb") as f:
-        h.update(f.read(_EDGE))
-        if stat.st_size > _EDGE:
-            f.seek(max(stat.st_size - _EDGE, _EDGE))
-            h.update(f.read(_EDGE))
+        while block := f.read(1 << 22):
+            h.update(block)
     return h.hexdigest()
 
 
-def cache_key(files: list[Path], params: dict) -> tuple[str, dict]:
+def _read_memo(path: Path) -> dict:
+    try:
+        memo = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def source_hashes(files: list[Path], memo_dir: Path | None = None) -> dict[str, str]:
+    """{file name: sha256 of its content}, reusing hashes remembered in ``memo_dir``."""
+    memo_path = memo_dir / HASH_MEMO if memo_dir is not None else None
+    memo = _read_memo(memo_path) if memo_path is not None else {}
+    out, changed = {}, False
+    for path in files:
+        stat = path.stat()
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        entry = memo.get(str(path.resolve()))
+        if not (isinstance(entry, dict) and entry.get("stamp") == stamp
+                and isinstance(entry.get("sha256"), str)):
+            entry = {"stamp": stamp, "sha256": file_sha256(path)}
+            memo[str(path.resolve())], changed = entry, True
+        out[path.name] = entry["sha256"]
+    if changed and memo_path is not None:
+        with contextlib.suppress(OSError):  # a read-only data dir only costs the re-hash
+            memo_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo_path.with_name(f".{memo_path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(memo, indent=1, sort_keys=True))
+            os.replace(tmp, memo_path)
+    return out
+
+
+def cache_key(files: list[Path], params: dict, memo_dir: Path | None = None
+              ) -> tuple[str, dict]:
     """(hex key, the JSON-friendly description it hashes) for sources ``files`` and ``params``."""
     described = {"format_version": FORMAT_VERSION, "params": params,
-                 "sources": {str(p): file_fingerprint(p) for p in files}}
+                 "sources": source_hashes(files, memo_dir)}
     text = json.dumps(described, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest(), described
 
@@ -67,24 +102,72 @@ def _why_stale(old: dict, new: dict) -> str:
     return "its processing parameters changed"
 
 
+def write_problem(folder: Path) -> str | None:
+    """Why no cache file can be written in ``folder`` (None when a test file can be)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write_test.{os.getpid()}.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        return f"{type(err).__name__}: {err.strerror or err}"
+    return None
+
+
+class CacheWriteError(OSError):
+    """The cache file cannot be written (read-only or full folder); the data is still usable."""
+
+
+def payload_checksum(payload: dict) -> str:
+    """sha256 over the arrays (name, dtype, shape, bytes) and the text entries of a cache file."""
+    h = hashlib.sha256()
+    for name in _ARRAYS:
+        array = payload[name].numpy()
+        h.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        h.update(np.ascontiguousarray(array).tobytes())
+    for name in ("smiles", "key", "meta"):
+        h.update(f"|{name}|".encode() + payload[name].encode())
+    return h.hexdigest()
+
+
 def save(path: Path, key: str, described: dict, processed: dict) -> None:
-    """Write ``processed`` (see ``process.process``) to ``path`` through a temporary file."""
+    """Write ``processed`` (see ``process.process``) to ``path`` through a temporary file;
+    ``CacheWriteError`` when the folder does not take it."""
     payload = {name: torch.from_numpy(np.ascontiguousarray(processed[name])) for name in _ARRAYS}
     payload["smiles"] = "\n".join(processed["smiles"])
     payload["key"] = key
     payload["meta"] = json.dumps({**processed["meta"], "key": described})
-    path.parent.mkdir(parents=True, exist_ok=True)
+    payload["sha256"] = payload_checksum(payload)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(payload, tmp)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(payload, tmp)  # raises RuntimeError, not OSError, for an unwritable folder
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        raise CacheWriteError(f"{type(err).__name__}: {str(err)[:160]}") from err
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _check_payload(payload: dict, arrays: dict, smiles: list[str]) -> None:
+    """ValueError naming the first inconsistency of a loaded cache file."""
+    if payload.get("sha256") != payload_checksum(payload):
+        raise ValueError("checksum mismatch: bytes inside the file changed after it was written")
+    counts = np.diff(arrays["atom_ptr"])
+    bonds, local = np.diff(arrays["bond_ptr"]), arrays["bond_local"]
+    if not (len(arrays["atom_ptr"]) == len(arrays["y"]) + 1 == len(smiles) + 1
+            == len(arrays["bond_ptr"]) and int(arrays["atom_ptr"][-1]) == len(arrays["z"])
+            and int(arrays["bond_ptr"][-1]) == local.shape[1]):
+        raise ValueError("array lengths do not agree")
+    limit = np.repeat(counts, bonds)
+    if ((local < 0) | (local >= limit)).any():
+        raise ValueError("bond indices point outside their molecule")
 
 
 def load(path: Path, key: str, described: dict, report: bool = True) -> dict | None:
     """The cached arrays at ``path`` if its key is ``key``; None (reported in one line to
-    stderr) when it is missing, corrupt or stale."""
+    stderr) when it is missing, corrupt (unreadable, checksum or lengths wrong) or stale."""
     if not path.exists():
         return None
     try:
@@ -92,21 +175,19 @@ def load(path: Path, key: str, described: dict, report: bool = True) -> dict | N
         meta = json.loads(payload["meta"])
         arrays = {name: payload[name].numpy() for name in _ARRAYS}
         smiles = payload["smiles"].split("\n") if payload["smiles"] else []
-        stored_key = payload["key"]
         if len(smiles) != len(arrays["y"]):
             smiles = [""] * len(arrays["y"]) if not payload["smiles"] else smiles
-        consistent = (len(arrays["atom_ptr"]) == len(arrays["y"]) + 1 == len(smiles) + 1
-                      and int(arrays["atom_ptr"][-1]) == len(arrays["z"]))
-        if not consistent:
-            raise ValueError("array lengths do not agree")
+        if "sha256" in payload or payload["key"] == key:  # files of older formats: stale
+            _check_payload(payload, arrays, smiles)
+        if payload["key"] != key:
+            if report:
+                print(f"irrepscope: cache {path} is stale "
+                      f"({_why_stale(meta.get('key', {}), described)}); rebuilding it",
+                      file=sys.stderr)
+            return None
     except Exception as err:  # any failure to read means corrupt: rebuild, never use
         if report:
             print(f"irrepscope: cache {path} is corrupt ({type(err).__name__}: "
                   f"{str(err)[:120]}); rebuilding it", file=sys.stderr)
-        return None
-    if stored_key != key:
-        if report:
-            print(f"irrepscope: cache {path} is stale ({_why_stale(meta.get('key', {}), described)}"
-                  "); rebuilding it", file=sys.stderr)
         return None
     return {**arrays, "smiles": smiles, "meta": meta}

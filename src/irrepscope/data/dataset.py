@@ -96,6 +96,11 @@ def _source(source: str, xyz: str | Path | None, energy_key: str, qm9_dir) -> tu
     raise DataError(f"unknown data source {source!r}; use 'qm9' or 'xyz'")
 
 
+def _without_cache(path: Path, why: str) -> None:
+    print(f"irrepscope: cannot write cache {path} ({why}); continuing without it (point "
+          f"data.data_dir or ${cache.DATA_DIR_ENV} at a writable folder)", file=sys.stderr)
+
+
 def load_dataset(source: str = "qm9", graph: str = "bonds", cutoff: float = 6.0,
                  data_dir: str | Path | None = None, xyz: str | Path | None = None,
                  energy_key: str = "energy", skip_invalid: bool = False,
@@ -111,19 +116,26 @@ def load_dataset(source: str = "qm9", graph: str = "bonds", cutoff: float = 6.0,
     if not cutoff > 0:
         raise DataError(f"cutoff must be a positive number of Å, got {cutoff}")
     files, tag, reader, description = _source(source, xyz, energy_key, qm9_dir)
-    path = cache.cache_file(cache.default_data_dir(data_dir), tag, cutoff)
-    key, described = cache.cache_key(files, {"cutoff": float(cutoff), "energy_key": energy_key})
+    folder = cache.default_data_dir(data_dir)
+    path = cache.cache_file(folder, tag, cutoff)
+    key, described = cache.cache_key(files, {"cutoff": float(cutoff), "energy_key": energy_key},
+                                     memo_dir=folder)
     arrays = cache.load(path, key, described)
     if arrays is None:
+        problem = cache.write_problem(folder)
+        if problem:  # said before processing, which takes a while on QM9
+            _without_cache(path, problem)
         start = time.perf_counter()
         processed = process(reader(progress), cutoff, progress)
         processed["meta"]["source"] = description
         processed["meta"]["processing_seconds"] = round(time.perf_counter() - start, 3)
         try:
-            cache.save(path, key, described, processed)
-        except OSError as err:
-            print(f"irrepscope: cannot write cache {path} ({err}); continuing without it",
-                  file=sys.stderr)
+            if problem:
+                path = None
+            else:
+                cache.save(path, key, described, processed)
+        except cache.CacheWriteError as err:
+            _without_cache(path, str(err))
             path = None
         arrays = {**processed, "meta": {**processed["meta"], "key": described}}
     meta = arrays["meta"]

@@ -1,6 +1,8 @@
 """Validated molecules -> the processed arrays a cache file holds (both graph kinds, one cutoff).
 
-Bond graphs are stored (local atom indices, int8); radius graphs are only counted here and built
+Bond graphs are stored as local atom indices in the narrowest signed integer type that holds the
+largest molecule's indices (int8 up to 128 atoms, int16 up to 32,768, then int32, int64; see
+``local_index_dtype``); radius graphs are only counted here and built
 per molecule when an item is read (``graphs.radius_edges``): at 6 Å they are nearly complete
 (40 M edges over QM9, 640 MB as int64), while one molecule's costs microseconds to compute.
 """
@@ -23,6 +25,22 @@ from irrepscope.data.graphs import (
 from irrepscope.data.molecules import Problem, RawMolecules, drop_invalid
 
 GRAPH_KINDS = ("bonds", "radius")
+
+
+def local_index_dtype(max_atoms: int) -> np.dtype:
+    """Narrowest signed integer dtype holding atom indices 0..max_atoms-1 of one molecule."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if max_atoms - 1 <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+def pack_local_edges(edge_local: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Local edge indices [2, B] cast to ``local_index_dtype`` of the largest of ``counts``."""
+    dtype = local_index_dtype(int(np.max(counts, initial=0)))
+    if edge_local.size and (edge_local.min() < 0 or edge_local.max() > np.iinfo(dtype).max):
+        raise ValueError("local edge indices outside 0..max(counts)-1")  # programming error
+    return edge_local.astype(dtype)
 
 
 def _finite_problems(raw: RawMolecules) -> dict[int, str]:
@@ -91,8 +109,9 @@ def process(raw: RawMolecules, cutoff: float, progress: bool = True) -> dict:
     """Validate ``raw`` and build both graph kinds; returns the arrays and metadata to cache.
 
     Keys: z uint8 [A], pos float32 [A, 3] Å, atom_ptr int64 [M+1], y float64 [M] eV,
-    idx int64 [M], smiles list[str], bond_local int8 [2, B] (source, target within the
-    molecule), bond_ptr int64 [M+1], radius_count int64 [M], meta (dict, JSON-friendly).
+    idx int64 [M], smiles list[str], bond_local [2, B] (source, target within the molecule;
+    ``local_index_dtype`` of the largest molecule), bond_ptr int64 [M+1], radius_count int64 [M],
+    meta (dict, JSON-friendly).
     """
     start = time.perf_counter()
     raw = drop_invalid(raw, _finite_problems(raw))
@@ -132,7 +151,7 @@ def process(raw: RawMolecules, cutoff: float, progress: bool = True) -> dict:
     return {
         "z": kept.z.astype(np.uint8), "pos": kept.pos.astype(np.float32),
         "atom_ptr": kept.ptr, "y": kept.y, "idx": kept.idx, "smiles": kept.smiles,
-        "bond_local": geo["edge_local"][:, edge_keep].astype(np.int8),
+        "bond_local": pack_local_edges(geo["edge_local"][:, edge_keep], np.diff(kept.ptr)),
         "bond_ptr": np.concatenate([[0], np.cumsum(bond_count)]).astype(np.int64),
         "radius_count": radius_count, "meta": meta,
     }

@@ -170,6 +170,9 @@ def build_model(config: Any, dtype: torch.dtype | None = None) -> EquivariantGNN
     pass it here rather than calling ``.double()`` afterwards: e3nn's Clebsch-Gordan constants
     are created in the build dtype, and upcasting float32 ones leaves ~1e-8 equivariance errors.
     """
+    from irrepscope.model.info import check_model_fits  # info counts from this module's blocks
+
     config = model_config_of(config)
+    check_model_fits(config, dtype)
     with default_dtype(dtype):
         return EquivariantGNN(config)

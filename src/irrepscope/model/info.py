@@ -1,13 +1,16 @@
 """`irrepscope model info`: irreps of every block, tensor-product paths, parameter counts.
 
 Counted from the config by arithmetic (no model is built, so even L=[0..10] answers at once);
-tests check the numbers against ``sum(p.numel())`` of built models.
+tests check the numbers against ``sum(p.numel())`` of built models. ``check_model_fits`` uses
+the count to refuse, before any allocation, a model whose weights exceed the machine's memory.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import torch
 from e3nn import o3
 
 from irrepscope.model.gnn import model_config_of
@@ -70,6 +73,51 @@ def model_info(config: Any) -> dict[str, Any]:
     }
 
 
+# Training holds the weights, their gradients and AdamW's two moments: four copies.
+TRAINING_COPIES = 4
+
+
+def _size(num_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if num_bytes < 1024 or unit == "PiB":
+            return f"{num_bytes:,.1f} {unit}" if unit != "B" else f"{num_bytes:,.0f} B"
+        num_bytes /= 1024
+    raise AssertionError("unreachable")
+
+
+def memory_text(parameters: int, dtype: torch.dtype = torch.float32) -> str:
+    """'6.3 MiB of float32 weights, about 25.1 MiB to train with AdamW' for a parameter count."""
+    weights = parameters * torch.empty(0, dtype=dtype).element_size()
+    return (f"{_size(weights)} of {str(dtype).removeprefix('torch.')} weights, about "
+            f"{_size(TRAINING_COPIES * weights)} to train with AdamW")
+
+
+def physical_memory_bytes() -> int | None:
+    """Total RAM of this machine in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_model_fits(config: Any, dtype: torch.dtype | None = None) -> int:
+    """The parameter count of ``config``'s model; ``ConfigError`` (with the numbers) when its
+    weights alone would not fit in this machine's memory."""
+    from irrepscope.errors import ConfigError
+
+    info = model_info(config)
+    dtype = dtype or torch.get_default_dtype()
+    weights = info["parameters"] * torch.empty(0, dtype=dtype).element_size()
+    memory = physical_memory_bytes()
+    if memory is not None and weights > memory:
+        raise ConfigError(
+            f"the model of model.orders={info['orders']}, model.hidden={info['hidden']} has "
+            f"{info['parameters']:,} parameters: {memory_text(info['parameters'], dtype)}; this "
+            f"machine has {_size(memory)} of memory. Lower model.hidden (the count grows as "
+            f"hidden squared) or use fewer model.orders; `irrepscope model info` prints the count")
+    return info["parameters"]
+
+
 def format_model_info(info: dict[str, Any]) -> str:
     """Human-readable text of ``model_info``'s dict."""
     lines = [
@@ -95,5 +143,5 @@ def format_model_info(info: dict[str, Any]) -> str:
             previous = block
     lines.append(f"readout: {info['hidden_irreps']} -> scalars  {info['readout_parameters']:,} "
                  f"parameters; head {info['head_parameters']:,}")
-    lines.append(f"parameters: {info['parameters']:,}")
+    lines.append(f"parameters: {info['parameters']:,} ({memory_text(info['parameters'])})")
     return "\n".join(lines)

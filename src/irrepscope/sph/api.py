@@ -1,4 +1,4 @@
-"""Public entry point: ``spherical_harmonics(ls, vectors, ...)``, equal to e3nn's, any order set.
+"""Public entry point: ``spherical_harmonics(ls, vectors, ...)``: e3nn's values, any order set.
 
 Conventions (docs/conventions.md): e3nn's. y is the polar axis, components m=-l..l per order,
 normalisations 'integral' (default, int Y^2 = 1 over the sphere), 'component' (sum_m Y_lm^2 =
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
+from numbers import Integral
 
 import torch
 
@@ -53,13 +54,26 @@ def _validate(vectors: torch.Tensor, normalize: bool, normalization: str, backen
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
+def _refuse_bare_int(ls: object) -> None:
+    if isinstance(ls, Integral) and not isinstance(ls, bool):
+        l = int(ls)
+        raise TypeError(
+            f"spherical_harmonics({l}, ...): a bare int reads two ways, so it is refused: "
+            f"e3nn.o3.spherical_harmonics({l}, x) means the single order {l} ({2 * l + 1} "
+            f"columns), an l_max means orders 0..{l} ({(l + 1) ** 2} columns). Pass [{l}] for the "
+            f"single order or range({l + 1}) for orders 0..{l}")
+
+
 def spherical_harmonics(ls: int | Sequence[int], vectors: torch.Tensor, normalize: bool = True,
                         normalization: str = "integral", backend: str = "auto") -> torch.Tensor:
     """Real spherical harmonics [..., sum(2l+1)] of vectors [..., 3] for orders ``ls``.
 
-    ``ls`` is an int l_max (orders 0..l_max) or a sequence of distinct orders in 0..10, in the
-    output order; only those orders are computed. Equal to ``e3nn.o3.spherical_harmonics``.
+    ``ls`` is a sequence of distinct orders in 0..10, in the output order (``range(l_max + 1)``
+    for orders 0..l_max); only those orders are computed. The values equal
+    ``e3nn.o3.spherical_harmonics(list(ls), ...)``. A bare int is refused (``TypeError``): e3nn
+    reads ``2`` as the single order 2, an l_max reading as orders 0..2.
     """
+    _refuse_bare_int(ls)
     orders = parse_orders(ls).orders
     _validate(vectors, normalize, normalization, backend)
     if backend == "auto":

@@ -5,7 +5,9 @@ cotangent component) and write the output with one ``torch.stack``. The backward
 closed-form VJP, written in differentiable torch ops, so that double backward (forces trained
 through a model) is autograd of that closed form. Half precision is computed in float32 and
 rounded once. Normalisation is e3nn's ``v / max(|v|, 1e-12)``; its gradient is the tangential
-projection over |v|, and exactly zero for |v| <= 1e-12 (zero vectors give finite, zero gradients).
+projection over |v|, and exactly zero for |v| <= 1e-12: zero vectors give finite, zero gradients,
+and zero second derivatives too (|v| is taken as sqrt(max(|v|^2, 1e-24)), whose derivative is
+zero there, so autograd of the closed-form VJP never meets sqrt's infinite slope at 0).
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ def _unit(vectors: torch.Tensor, normalize: bool) -> tuple[torch.Tensor, ...]:
     x, y, z = vectors.t().contiguous().unbind(0)
     if not normalize:
         return x, y, z, None, None
-    r = torch.sqrt(x * x + y * y + z * z)
-    inv = 1.0 / torch.clamp_min(r, EPS)
-    return x * inv, y * inv, z * inv, inv, r > EPS
+    r2 = x * x + y * y + z * z
+    inv = 1.0 / torch.sqrt(torch.clamp_min(r2, EPS * EPS))
+    return x * inv, y * inv, z * inv, inv, r2 > EPS * EPS
 
 
 def forward_flat(vectors: torch.Tensor, orders: Sequence[int], normalize: bool,

@@ -1,19 +1,16 @@
-"""Run-directory writer: atomic ``last.ckpt``/``best.ckpt`` and ``metrics.csv`` once per epoch.
+"""Run-directory writer: ``last.ckpt``, ``best.ckpt`` and ``metrics.csv`` once per epoch.
 
 Runs at the end of every training epoch (after validation): checks that every weight is finite
-(never checkpoints poisoned weights), saves ``last.ckpt`` through a temporary file and a rename,
-copies it to ``best.ckpt`` the same way when ``val_mse`` improved, and rewrites ``metrics.csv``
-(one row per epoch, eV units) atomically. Subclassing ``Checkpoint`` makes Lightning call it
-after ``LightningModule.on_train_epoch_end``, where the epoch metrics are logged.
+(never checkpoints poisoned weights), adds the epoch's row to the run's record (kept in its own
+state, so every checkpoint carries all rows so far and the best epoch) and commits the epoch
+with ``run_records.commit_epoch`` (last.ckpt first, then best.ckpt, then metrics.csv; a resume
+repairs the later two from last.ckpt). Subclassing ``Checkpoint`` makes Lightning call it after
+``LightningModule.on_train_epoch_end``, where the epoch metrics are logged.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -23,55 +20,15 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 
 from irrepscope.train.module import NonFiniteLossError
-
-METRICS_FILE = "metrics.csv"
-METRIC_COLUMNS = ("epoch", "step", "train_mse", "train_mae", "train_mae_mev", "val_mse",
-                  "val_mae", "val_mae_mev", "train_mol_per_s", "lr", "epoch_time_s")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def atomic_copy(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` via a temporary file and a rename."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Rows of a ``metrics.csv`` (numbers as floats, ``epoch``/``step`` as ints)."""
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    out = []
-    for row in rows:
-        parsed: dict[str, Any] = {}
-        for key, value in row.items():
-            if value in ("", None):
-                parsed[key] = None
-            elif key in ("epoch", "step"):
-                parsed[key] = int(value)
-            else:
-                parsed[key] = float(value)
-        out.append(parsed)
-    return out
-
-
-def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Atomically write ``rows`` (dicts keyed by ``METRIC_COLUMNS``) as CSV."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore",
-                            lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else repr(row[k])) for k in METRIC_COLUMNS})
-    atomic_write_text(path, buffer.getvalue())
+from irrepscope.train.run_records import (  # noqa: F401  (re-exported: the callback's files)
+    METRIC_COLUMNS,
+    METRICS_FILE,
+    RECORD_KEY,
+    atomic_write_text,
+    commit_epoch,
+    read_metrics,
+    write_metrics,
+)
 
 
 def weights_finite(module: torch.nn.Module) -> bool:
@@ -88,7 +45,13 @@ class RunDirCallback(Checkpoint):
         self.run_dir = Path(run_dir)
         self.best_val_mse = math.inf
         self.best_epoch = -1
+        self.rows: list[dict[str, Any]] | None = []  # None: resumed from a record-less checkpoint
         self._epoch_start = time.perf_counter()
+
+    @property
+    def state_key(self) -> str:
+        """Fixed key of this callback's state in ``checkpoint["callbacks"]``."""
+        return RECORD_KEY
 
     @property
     def last_path(self) -> Path:
@@ -101,13 +64,16 @@ class RunDirCallback(Checkpoint):
         return self.run_dir / "best.ckpt"
 
     def state_dict(self) -> dict[str, Any]:
-        """Best-so-far bookkeeping, stored in every checkpoint."""
-        return {"best_val_mse": self.best_val_mse, "best_epoch": self.best_epoch}
+        """The run's record, stored in every checkpoint: best so far and all metrics rows."""
+        return {"best_val_mse": self.best_val_mse, "best_epoch": self.best_epoch,
+                "rows": self.rows}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the best-so-far bookkeeping on resume."""
+        """Restore the record on resume."""
         self.best_val_mse = float(state_dict["best_val_mse"])
         self.best_epoch = int(state_dict["best_epoch"])
+        rows = state_dict.get("rows")
+        self.rows = [dict(r) for r in rows] if rows is not None else None
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Start the epoch clock."""
@@ -128,15 +94,13 @@ class RunDirCallback(Checkpoint):
         improved = val_mse < self.best_val_mse  # NaN never improves
         if improved:
             self.best_val_mse, self.best_epoch = float(val_mse), epoch
-        tmp = self.run_dir / f".last.ckpt.{os.getpid()}.tmp"
-        trainer.save_checkpoint(tmp, weights_only=False)  # all ranks call it; rank 0 writes
+        path = self.run_dir / METRICS_FILE
+        previous = self.rows if self.rows is not None else read_metrics(path)
+        row = {**metrics, "epoch": epoch, "step": trainer.global_step,
+               "epoch_time_s": time.perf_counter() - self._epoch_start}
+        self.rows = [r for r in previous if r["epoch"] < epoch] + [row]
+        # Trainer.save_checkpoint's first step, taken here so the checksum goes in before writing
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
         if trainer.is_global_zero:
-            os.replace(tmp, self.last_path)
-            if improved:
-                atomic_copy(self.last_path, self.best_path)
-            path = self.run_dir / METRICS_FILE
-            rows = [r for r in read_metrics(path) if r["epoch"] < epoch]
-            row = {**metrics, "epoch": epoch, "step": trainer.global_step,
-                   "epoch_time_s": time.perf_counter() - self._epoch_start}
-            write_metrics(path, rows + [row])
+            commit_epoch(self.run_dir, checkpoint, improved, self.rows)
         trainer.strategy.barrier("RunDirCallback")

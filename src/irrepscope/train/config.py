@@ -19,6 +19,7 @@ import dataclasses
 import importlib.util
 import math
 import re
+import sys
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -195,11 +196,35 @@ def load_config(path: str | Path | Mapping[str, Any], overrides: Iterable[str] =
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        raw = _read_yaml(path)
+        if raw is None or raw == {}:
+            print(f"irrepscope: config file {path} sets nothing, so every default applies: "
+                  f"{_defaults_summary()} (see docs/training.md)", file=sys.stderr)
+            raw = {}
     return RunConfig.from_dict(apply_overrides(_mapping("config", raw), overrides))
+
+
+def _read_yaml(path: Path) -> Any:
+    """The parsed YAML of ``path``; ``ConfigError`` for text that is not UTF-8 or not YAML."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{data[err.start]:02x} "
+                          f"on line {line}); save it with UTF-8 encoding") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+
+
+def _defaults_summary() -> str:
+    """The defaults that decide what an empty config trains, in one phrase."""
+    d, m, t = DataConfig(), ModelConfig(), TrainConfig()
+    data = "all of QM9" if d.source == "qm9" and d.subset is None else f"{d.source}"
+    return (f"{data} ({d.graph} graph), L={m.orders}, h={m.hidden}, {t.max_epochs} epochs, "
+            f"batch {t.batch_size}, lr {t.lr:g}")
 
 
 def apply_overrides(values: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:

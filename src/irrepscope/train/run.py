@@ -35,7 +35,8 @@ from lightning.pytorch.strategies import DDPStrategy
 from irrepscope.data.splits import Split, load_split
 from irrepscope.errors import ConfigError, RunDirError
 from irrepscope.model.gnn import EquivariantGNN, build_model
-from irrepscope.train.callbacks import RunDirCallback, atomic_write_text, read_metrics
+from irrepscope.model.info import check_model_fits
+from irrepscope.train.callbacks import RunDirCallback
 from irrepscope.train.config import (
     RESUMABLE_KEYS,
     RunConfig,
@@ -44,6 +45,14 @@ from irrepscope.train.config import (
 )
 from irrepscope.train.datamodule import SPLIT_FILE, QM9DataModule, cached_dataset
 from irrepscope.train.module import EnergyModule, model_state_dict
+from irrepscope.train.run_records import (
+    atomic_write_text,
+    load_checkpoint,
+    load_run_checkpoint,
+    read_metrics,
+    remove_stale_temporaries,
+    repair_run_dir,
+)
 
 CONFIG_FILE = "config.yaml"
 VERSIONS_FILE = "versions.json"
@@ -140,7 +149,7 @@ def _check_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> None:
             raise RunDirError(f"{run_dir} already holds a run (last.ckpt); pass --resume to "
                               f"continue it or choose another --run-dir")
         return
-    if not last.exists():
+    if not last.exists() and not (run_dir / "best.ckpt").exists():
         raise RunDirError(f"cannot resume: {last} is missing (it is written at the end of "
                           f"every epoch by `irrepscope train`)")
     changed = [k for k in config_differences(read_run_config(run_dir), config)
@@ -155,8 +164,11 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
     """Train ``config`` into ``run_dir`` (or continue it from ``last.ckpt``); returns run_dir."""
     run_dir = Path(run_dir)
     _check_run_dir(config, run_dir, resume)
+    check_model_fits(config.model)  # before anything is written
+    start_from = _resume_checkpoint(run_dir) if resume else None
     if _is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(run_dir)  # of a run killed before its first checkpoint
         write_run_config(config, run_dir)
         atomic_write_text(run_dir / VERSIONS_FILE,
                           json.dumps(environment_versions(), indent=2) + "\n")
@@ -171,19 +183,31 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
         datamodule = QM9DataModule(config, run_dir, progress=config.train.progress_bar)
         trainer = make_trainer(config, run_dir, callbacks)
         trainer.fit(module, datamodule=datamodule, weights_only=True,
-                    ckpt_path=str(run_dir / "last.ckpt") if resume else None)
-        best = run_dir / "best.ckpt"
-        checkpoint = best if best.exists() else run_dir / "last.ckpt"
+                    ckpt_path=str(start_from) if start_from else None)
+        checkpoint, ckpt = load_run_checkpoint(run_dir, "best")
         trainer.test(module, datamodule=datamodule, ckpt_path=str(checkpoint), verbose=False,
                      weights_only=True)
     if trainer.is_global_zero:
-        _write_test_metrics(run_dir, module, checkpoint)
+        _write_test_metrics(run_dir, module, checkpoint, ckpt)
     return run_dir
 
 
-def _write_test_metrics(run_dir: Path, module: EnergyModule, checkpoint: Path) -> None:
-    """``test_metrics.json``: test errors of ``checkpoint`` plus size and training time."""
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+def _resume_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a resume starts from (last.ckpt, else best.ckpt when last is damaged),
+    after rank 0 has repaired the run's records from it."""
+    source, checkpoint = load_run_checkpoint(run_dir, "last")
+    if _is_rank_zero():
+        done = repair_run_dir(run_dir, source, checkpoint)
+        if done:
+            print(f"irrepscope: repaired {run_dir} before resuming: {'; '.join(done)}",
+                  file=sys.stderr)
+    return source
+
+
+def _write_test_metrics(run_dir: Path, module: EnergyModule, checkpoint: Path,
+                        ckpt: dict[str, Any]) -> None:
+    """``test_metrics.json``: test errors of ``checkpoint`` (loaded: ``ckpt``) plus size and
+    training time."""
     rows = read_metrics(run_dir / "metrics.csv")
     metrics: dict[str, Any] = {k: module.epoch_metrics[k] for k in
                                ("test_mse", "test_mae", "test_mae_mev")}
@@ -209,27 +233,19 @@ def train_from_config_file(config_path: str | Path, overrides: Iterable[str] = (
     return train(config, run_dir, resume=resume)
 
 
-def _checkpoint_path(run_dir: Path, checkpoint: str | Path) -> Path:
-    if str(checkpoint) in ("best", "last"):
-        path = run_dir / f"{checkpoint}.ckpt"
-    else:
-        path = Path(checkpoint)
-    if not path.exists():
-        raise RunDirError(f"{path} is missing; `irrepscope train` writes best.ckpt and last.ckpt "
-                          f"at the end of each epoch")
-    return path
-
-
 def load_trained_model(run_dir: str | Path, checkpoint: str | Path = "best"
                        ) -> tuple[EquivariantGNN, RunConfig]:
     """(model in eval mode on CPU with the checkpoint's weights and dtype, its RunConfig).
 
-    ``checkpoint``: ``"best"``, ``"last"`` or a path to a ``.ckpt`` file.
+    ``checkpoint``: ``"best"``, ``"last"`` (the other one is used, with a note on stderr, when
+    that file is damaged) or a path to a ``.ckpt`` file.
     """
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
-    ckpt = torch.load(_checkpoint_path(run_dir, checkpoint), map_location="cpu",
-                      weights_only=True)
+    if str(checkpoint) in ("best", "last"):
+        _, ckpt = load_run_checkpoint(run_dir, str(checkpoint))
+    else:
+        ckpt = load_checkpoint(checkpoint)
     state = model_state_dict(ckpt)
     model = build_model(config.model)
     dtypes = {v.dtype for v in state.values() if v.is_floating_point()}

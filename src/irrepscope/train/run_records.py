@@ -1,0 +1,273 @@
+"""Run-directory records, written so that a kill at any instant leaves a state resume repairs.
+
+Each epoch, rank 0 commits in this order:
+
+1. the full Lightning checkpoint, carrying a sha256 of its own payload and the run's record
+   (every ``metrics.csv`` row so far and the best epoch, as ``RunDirCallback`` state), is
+   written to ``.last.ckpt.<pid>.tmp`` and flushed to disk;
+2. that file is renamed onto ``last.ckpt``: the commit point of the epoch;
+3. ``best.ckpt`` gets the same bytes (temporary file, rename) when val_mse improved;
+4. ``metrics.csv`` is rewritten from the record (temporary file, rename).
+
+A kill before step 2 leaves the previous epoch committed, and ``--resume`` trains the epoch
+again; a kill after it leaves ``best.ckpt``/``metrics.csv`` behind ``last.ckpt``, and
+``repair_run_dir`` (run by ``--resume`` before training) rewrites both from last.ckpt's record.
+Leftover temporary files are deleted on resume. ``load_checkpoint`` is the one reader of
+checkpoints: a missing, truncated, overwritten (checksum) or refused (holds objects other than
+tensors and plain data) file gives one ``RunDirError`` naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import os
+import pickle
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from irrepscope.errors import RunDirError
+
+METRICS_FILE = "metrics.csv"
+METRIC_COLUMNS = ("epoch", "step", "train_mse", "train_mae", "train_mae_mev", "val_mse",
+                  "val_mae", "val_mae_mev", "train_mol_per_s", "lr", "epoch_time_s")
+CHECKSUM_KEY = "irrepscope_sha256"
+RECORD_KEY = "RunDirCallback"  # the callback's state key in checkpoint["callbacks"]
+RECORD_FILES = ("last.ckpt", "best.ckpt", METRICS_FILE, "test_metrics.json", "config.yaml",
+                "versions.json")
+STALE_PATTERNS = (*(f".{name}.*.tmp" for name in RECORD_FILES), ".split.*.tmp.npz")
+
+
+# --- atomic files ----------------------------------------------------------------------------
+def _write_temp(path: Path, data: bytes) -> Path:
+    """``data`` in ``.<name>.<pid>.tmp`` beside ``path``, flushed to disk; returns that path."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` onto ``path`` and flush the directory entry."""
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # not every file system lets a directory be fsynced
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a flushed temporary file in the same folder and a rename."""
+    _replace(_write_temp(Path(path), data), Path(path))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode())
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete temporary files of the records left by a killed process; returns them."""
+    stale = [p for pattern in STALE_PATTERNS for p in Path(run_dir).glob(pattern)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+# --- metrics.csv -----------------------------------------------------------------------------
+def metrics_text(rows: list[dict[str, Any]]) -> str:
+    """CSV text of ``rows`` (dicts keyed by ``METRIC_COLUMNS``; floats written exactly)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else repr(row[k])) for k in METRIC_COLUMNS})
+    return buffer.getvalue()
+
+
+def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Atomically write ``rows`` as CSV."""
+    atomic_write_text(path, metrics_text(rows))
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``metrics.csv`` (numbers as floats, ``epoch``/``step`` as ints)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for row in rows:
+        parsed: dict[str, Any] = {}
+        for key, value in row.items():
+            if value in ("", None):
+                parsed[key] = None
+            elif key in ("epoch", "step"):
+                parsed[key] = int(value)
+            else:
+                parsed[key] = float(value)
+        out.append(parsed)
+    return out
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+def _digest(h: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, Mapping):
+        h.update(b"{")
+        for key in sorted(value, key=repr):
+            h.update(repr(key).encode() + b":")
+            _digest(h, value[key])
+        h.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        h.update(b"[")
+        for item in value:
+            _digest(h, item)
+            h.update(b",")
+        h.update(b"]")
+    else:
+        h.update(repr(value).encode() + b";")
+
+
+def payload_sha256(checkpoint: Mapping[str, Any]) -> str:
+    """sha256 over every entry of a checkpoint dict except the checksum itself."""
+    h = hashlib.sha256()
+    _digest(h, {k: v for k, v in checkpoint.items() if k != CHECKSUM_KEY})
+    return h.hexdigest()
+
+
+def checkpoint_bytes(checkpoint: dict[str, Any]) -> bytes:
+    """The bytes of ``torch.save(checkpoint)`` with its payload checksum added."""
+    checkpoint[CHECKSUM_KEY] = payload_sha256(checkpoint)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return buffer.getvalue()
+
+
+def _is_zip(path: Path) -> bool:
+    """Whether ``path`` starts like the zip archive ``torch.save`` writes."""
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
+def _damaged(path: Path, err: Exception) -> str:
+    """The one-line message of a checkpoint that ``torch.load`` cannot read."""
+    if path.stat().st_size == 0:
+        why = "empty: 0 bytes"
+    elif not _is_zip(path):
+        why = "it does not start like a checkpoint: overwritten, or not a checkpoint"
+    else:
+        reason = str(err).split(". ")[0][:120]
+        why = f"truncated or overwritten: {reason}" if "weights_only" not in reason else \
+            "truncated or overwritten"
+    return f"{path} is damaged ({why}); use the other checkpoint of the run or train again"
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint read with ``weights_only=True`` and its checksum verified (CPU tensors).
+
+    Raises one ``RunDirError`` naming the file when it is missing, unreadable, damaged or holds
+    objects other than tensors and plain data.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a checkpoint file" if path.is_dir() else "is missing"
+        raise RunDirError(f"{path} {what}; `irrepscope train` writes best.ckpt and last.ckpt at "
+                          f"the end of each epoch")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only load failed" not in str(err).lower() or not _is_zip(path):
+            raise RunDirError(_damaged(path, err)) from None
+        raise RunDirError(
+            f"{path} was refused: it holds Python objects other than tensors and plain data, "
+            f"and loading those can run code. irrepscope only loads checkpoints written by "
+            f"`irrepscope train`; do not load this file unless you know where it came from"
+        ) from None
+    except Exception as err:  # zip and stream errors of truncated / overwritten files
+        raise RunDirError(_damaged(path, err)) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise RunDirError(f"{path} is not a training checkpoint (no state_dict); "
+                          f"`irrepscope train` writes best.ckpt and last.ckpt")
+    stored = checkpoint.get(CHECKSUM_KEY)
+    if stored is not None and stored != payload_sha256(checkpoint):
+        raise RunDirError(f"{path} is damaged (checksum mismatch: its contents changed after it "
+                          f"was written); use the other checkpoint of the run or train again")
+    return checkpoint
+
+
+def load_run_checkpoint(run_dir: Path, name: str) -> tuple[Path, dict[str, Any]]:
+    """(path, checkpoint) of ``run_dir/<name>.ckpt`` (name 'best' or 'last'), or of the other
+    one, announced in one line on stderr, when that file is missing or damaged."""
+    primary = run_dir / f"{name}.ckpt"
+    other = run_dir / ("last.ckpt" if name == "best" else "best.ckpt")
+    try:
+        return primary, load_checkpoint(primary)
+    except RunDirError as err:
+        if not other.exists():
+            raise
+        try:
+            checkpoint = load_checkpoint(other)
+        except RunDirError as second:
+            raise RunDirError(f"{err}; {second}") from None
+        print(f"irrepscope: {err}. Using {other.name} (epoch {checkpoint.get('epoch')}) instead",
+              file=sys.stderr)
+        return other, checkpoint
+
+
+# --- the epoch commit and its repair ---------------------------------------------------------
+def commit_epoch(run_dir: Path, checkpoint: dict[str, Any], improved: bool,
+                 rows: list[dict[str, Any]]) -> None:
+    """Write last.ckpt (the commit point), best.ckpt when ``improved``, then metrics.csv."""
+    data = checkpoint_bytes(checkpoint)
+    atomic_write_bytes(run_dir / "last.ckpt", data)
+    if improved:
+        atomic_write_bytes(run_dir / "best.ckpt", data)
+    write_metrics(run_dir / METRICS_FILE, rows)
+
+
+def repair_run_dir(run_dir: Path, source: Path, checkpoint: dict[str, Any]) -> list[str]:
+    """Bring best.ckpt and metrics.csv in line with ``checkpoint`` (read from ``source``, the
+    checkpoint a resume starts from) and delete stale temporaries; returns what was done."""
+    done = []
+    stale = remove_stale_temporaries(run_dir)
+    if stale:
+        done.append(f"removed {len(stale)} temporary file(s) of a killed run")
+    record = (checkpoint.get("callbacks") or {}).get(RECORD_KEY) or {}
+    rows = record.get("rows")
+    metrics = run_dir / METRICS_FILE
+    if rows is not None:
+        text = metrics_text(rows)
+        if not metrics.exists() or metrics.read_text() != text:
+            atomic_write_text(metrics, text)
+            done.append(f"rewrote {METRICS_FILE} from {source.name} ({len(rows)} epochs)")
+    best, last = run_dir / "best.ckpt", run_dir / "last.ckpt"
+    epoch, best_epoch = checkpoint.get("epoch"), record.get("best_epoch")
+    if source.name == "best.ckpt":  # last.ckpt is damaged: the run continues from best
+        atomic_write_bytes(last, source.read_bytes())
+        done.append(f"replaced last.ckpt by best.ckpt (epoch {epoch}); later epochs are "
+                    f"trained again")
+    elif source.name == "last.ckpt" and best_epoch is not None and best_epoch == epoch:
+        data = source.read_bytes()
+        if not best.exists() or best.read_bytes() != data:
+            atomic_write_bytes(best, data)
+            done.append(f"restored best.ckpt from last.ckpt (epoch {epoch})")
+    return done
