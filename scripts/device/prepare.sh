@@ -15,8 +15,8 @@ rm -rf .whl1 .whl2 .gpudata
 $PIP -d .whl1 cuequivariance-ops-cu13==0.13.0 sphericart-torch==2.0.4 platformdirs
 $PIP -d .whl2 cuequivariance-ops-torch-cu13==0.13.0 cuequivariance==0.13.0 \
     cuequivariance-torch==0.13.0
-# The cache key names the source files' paths and times: the extract lives at the same
-# absolute path with the same time stamp here and there.
+# The cache file's name derives from the extract's folder: the extract lives at the same
+# absolute path here and there (run.sh copies it there).
 EXTRACT=/tmp/irrepscope-qm9x
 rm -rf "$EXTRACT" && mkdir -p "$EXTRACT" .gpudata/qm9x
 .venv/bin/python -c "import sys; from pathlib import Path
