@@ -15,7 +15,8 @@ from irrepscope.data.molecules import Problem, RawMolecules
 from irrepscope.errors import DataError
 
 
-def _energy(atoms, key: str) -> float | None:
+def frame_energy(atoms, key: str) -> float | None:
+    """The energy of one ``ase.Atoms`` under ``key`` (info or attached results); None if absent."""
     if key in atoms.info:
         value = atoms.info[key]
     elif atoms.calc is not None and key in getattr(atoms.calc, "results", {}):
@@ -51,7 +52,7 @@ def read_xyz(path: str | Path, energy_key: str = "energy") -> RawMolecules:
     zs, positions, counts, energies, kept, problems = [], [], [], [], [], []
     for i, atoms in enumerate(frames):
         numbers = atoms.get_atomic_numbers()
-        energy = _energy(atoms, energy_key)
+        energy = frame_energy(atoms, energy_key)
         if energy is None:
             problems.append(Problem(i, f"has no energy under the key {energy_key!r}"))
         elif len(numbers) == 0:
