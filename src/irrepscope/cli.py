@@ -147,6 +147,38 @@ def _sweep(args: argparse.Namespace) -> None:
         print(path)
 
 
+# --- predict -------------------------------------------------------------------------------
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    predict = sub.add_parser("predict",
+                             help="energies (and forces) of a trained run on an xyz file")
+    predict.add_argument("run_dir", type=Path)
+    predict.add_argument("--xyz", type=Path, required=True, help="extended-XYZ file (ASE)")
+    predict.add_argument("--out", type=Path, default=Path("predictions.csv"),
+                         help=".csv (one row per frame) or .xyz/.extxyz (ASE reads it back)")
+    predict.add_argument("--forces", action="store_true", help="also forces, eV/Å")
+    predict.add_argument("--atom-energies", action="store_true", help="also per-atom energies")
+    predict.add_argument("--checkpoint", default="best", help="best, last or a .ckpt path")
+    predict.add_argument("--skip-invalid", action="store_true",
+                         help="skip and count invalid frames instead of stopping at the first")
+    predict.add_argument("--batch-size", type=int, default=64)
+    predict.add_argument("--energy-key", default="energy",
+                         help="info key of reference energies in --xyz (optional, copied to CSV)")
+    predict.set_defaults(func=_predict)
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from irrepscope.predict import predict_file
+
+    files, prediction = predict_file(
+        args.run_dir, args.xyz, args.out, checkpoint=args.checkpoint, forces=args.forces,
+        atom_energies=args.atom_energies, skip_invalid=args.skip_invalid,
+        batch_size=args.batch_size, energy_key=args.energy_key)
+    print(f"irrepscope: predicted {len(prediction.energy)} frame(s) of {args.xyz}",
+          file=sys.stderr)
+    for path in files:
+        print(path)
+
+
 # --- analysis --------------------------------------------------------------------------------
 def _add_analysis(sub: argparse._SubParsersAction) -> None:
     analyze = sub.add_parser("analyze", help="irrep analysis of a trained run")
@@ -209,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="irrepscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_sph, _add_data, _add_model, _add_train, _add_analysis, _add_bench):
+    for add in (_add_sph, _add_data, _add_model, _add_train, _add_predict, _add_analysis,
+                _add_bench):
         add(sub)
     return parser
 
