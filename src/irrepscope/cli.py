@@ -181,8 +181,14 @@ def _predict(args: argparse.Namespace) -> None:
 
 # --- analysis --------------------------------------------------------------------------------
 def _add_analysis(sub: argparse._SubParsersAction) -> None:
-    analyze = sub.add_parser("analyze", help="irrep analysis of a trained run")
-    analyze.add_argument("run_dir", type=Path)
+    analyze = sub.add_parser("analyze", help="irrep analysis of a trained run or of any "
+                             "model's features (--features)")
+    analyze.add_argument("run_dir", type=Path, nargs="?", default=None)
+    analyze.add_argument("--features", type=Path, default=None,
+                         help="features file (.npz, layout in docs/analysis.md) instead of a run")
+    analyze.add_argument("--out", type=Path, default=None,
+                         help="with --features: output folder (default: <file>_analysis)")
+    analyze.add_argument("--seed", type=int, default=0, help="with --features: PHATE/probe seed")
     analyze.add_argument("--block", type=int, action="append", default=None,
                          help="block index to analyse besides the last (repeatable)")
     analyze.add_argument("--panel", default=None,
@@ -202,6 +208,14 @@ def _add_analysis(sub: argparse._SubParsersAction) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> None:
+    if (args.run_dir is None) == (args.features is None):
+        raise IrrepscopeError("analyze: give a run directory or --features FILE (one of them)")
+    if args.features is not None:
+        from irrepscope.analysis.features import analyze_features
+
+        out = args.out or args.features.with_name(f"{args.features.stem}_analysis")
+        print(analyze_features(args.features, out, seed=args.seed, panel=args.panel))
+        return
     from irrepscope.analysis.report import analyze_run
 
     print(analyze_run(args.run_dir, blocks=args.block, panel=args.panel))
