@@ -15,6 +15,7 @@ from irrepscope.errors import ConfigError, DataError
 
 nequip_adapter = pytest.importorskip("irrepscope.analysis.adapters.nequip")
 pytest.importorskip("nequip")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 NAMES = ["CH4", "H2O", "NH3", "CH3OH", "CH3CH2OH", "HCN", "CH3CN", "HCOOH", "C2H4", "C2H6",
          "CH2O", "CO2", "N2H4", "C2H2", "H2O2", "CH3NH2", "HCONH2", "CH3CHO", "C3H8", "HF",
