@@ -223,13 +223,23 @@ class Predictor:
             energies.append(energy.double())
             force_parts.append(force)
             atom_parts.append(per_atom)
-        cat = (lambda parts: torch.cat(parts).double().numpy())  # noqa: E731
         return Prediction(
-            frame=kept.idx, energy=cat(energies) if energies else np.zeros(0),
+            frame=kept.idx, energy=_joined(energies) if energies else np.zeros(0),
             reference=kept.y, counts=kept.counts, z=kept.z,
-            forces=cat(force_parts) if forces and graphs else None,
-            atom_energies=cat(atom_parts) if atom_energies and graphs else None,
+            forces=_joined(force_parts) if forces and graphs else None,
+            atom_energies=_joined(atom_parts) if atom_energies and graphs else None,
             skipped=problems)
+
+
+def _joined(parts: list) -> np.ndarray:
+    """float64 numpy array of tensors concatenated along dim 0."""
+    return torch.cat(parts).double().numpy()
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: integers as they are, floats at full precision (repr)."""
+    value = value.item() if hasattr(value, "item") else value
+    return repr(float(value)) if isinstance(value, float) else value
 
 
 def write_csv(prediction: Prediction, path: Path) -> list[Path]:
@@ -242,7 +252,7 @@ def write_csv(prediction: Prediction, path: Path) -> list[Path]:
         writer.writerow(["frame", "atoms", "energy_eV", "reference_energy_eV"])
         for row in zip(prediction.frame, prediction.counts, prediction.energy,
                        prediction.reference, strict=True):
-            writer.writerow([int(row[0]), int(row[1]), repr(float(row[2])), repr(float(row[3]))])
+            writer.writerow([_cell(v) for v in row])
     if prediction.forces is None and prediction.atom_energies is None:
         return [path]
     atoms_path = path.with_name(f"{path.stem}_atoms.csv")
@@ -257,9 +267,8 @@ def write_csv(prediction: Prediction, path: Path) -> list[Path]:
     with open(atoms_path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(list(columns))
-        for i in range(len(frame)):
-            writer.writerow([repr(v.item()) if isinstance(v.item(), float) else v.item()
-                             for v in (c[i] for c in columns.values())])
+        for row in zip(*columns.values(), strict=True):
+            writer.writerow([_cell(v) for v in row])
     return [path, atoms_path]
 
 

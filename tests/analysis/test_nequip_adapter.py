@@ -10,7 +10,7 @@ from ase.build import molecule
 from scipy.spatial.transform import Rotation
 
 from irrepscope.analysis.embeddings import graph_embeddings_by_l
-from irrepscope.analysis.features import analyse_features
+from irrepscope.analysis.features import analyse_features, load_features
 from irrepscope.errors import ConfigError, DataError
 
 nequip_adapter = pytest.importorskip("irrepscope.analysis.adapters.nequip")
@@ -96,3 +96,16 @@ def test_probe_feeds_the_generic_analysis(nequip_model, molecules, tmp_path) -> 
     assert all(np.isfinite(row["ablation_rel_mse"]) and row["grad_abs"] >= 0 for row in last)
     assert sum(row["grad_x_input_share"] for row in last) == pytest.approx(1.0)
     assert (tmp_path / "nequip" / "utilization.csv").exists()
+
+
+def test_worked_example_trains_on_irrepscope_data(qm9_slice, tmp_path) -> None:
+    from irrepscope.analysis.adapters.nequip_demo import run_demo
+
+    folder, cache = qm9_slice
+    metrics = run_demo(tmp_path / "demo", molecules=40, epochs=3, minutes=1.0,
+                       qm9_dir=str(folder), data_dir=str(cache), analyse=False)
+    assert metrics["train"] == 32 and metrics["test"] == 8 and metrics["epochs"] == 3
+    assert metrics["train_mse_per_epoch"][-1] < metrics["train_mse_per_epoch"][0]
+    features = load_features(tmp_path / "demo" / "features.npz")
+    assert [layer.features.shape[0] for layer in features.layers] == [8, 8]
+    assert np.isfinite(metrics["composition_baseline_test_mae_eV"])
