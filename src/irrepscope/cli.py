@@ -213,9 +213,16 @@ def _analyze(args: argparse.Namespace) -> None:
     if args.features is not None:
         from irrepscope.analysis.features import analyze_features
 
+        if args.block:
+            raise IrrepscopeError("analyze --features: --block selects blocks of a run; every "
+                                  "layer of a features file is analysed (drop --block)")
+
         out = args.out or args.features.with_name(f"{args.features.stem}_analysis")
         print(analyze_features(args.features, out, seed=args.seed, panel=args.panel))
         return
+    if args.out is not None or args.seed != 0:
+        raise IrrepscopeError("analyze RUN_DIR writes to RUN_DIR/analysis with the run's seed; "
+                              "--out and --seed apply to --features only")
     from irrepscope.analysis.report import analyze_run
 
     print(analyze_run(args.run_dir, blocks=args.block, panel=args.panel))

@@ -104,3 +104,7 @@ def test_cli_analyze_features(tmp_path, capsys) -> None:
     text = report.read_text()
     assert "x (3x0e+2x1o+2x2e)" in text and "No SMILES were given" in text
     assert main(["analyze"]) == 2 and "one of them" in capsys.readouterr().err
+    assert main(["analyze", "--features", str(tmp_path / "f.npz"), "--block", "0"]) == 2
+    assert "drop --block" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "--features only" in capsys.readouterr().err
