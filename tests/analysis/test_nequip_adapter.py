@@ -26,13 +26,18 @@ NAMES = ["CH4", "H2O", "NH3", "CH3OH", "CH3CH2OH", "HCN", "CH3CN", "HCOOH", "C2H
 def nequip_model() -> torch.nn.Module:
     """A small random NequIP model (3 layers, l_max 2, with parity: 1o and 1e both present)."""
     from nequip.model import NequIPGNNModel
-    from nequip.utils.global_state import set_global_state
 
-    set_global_state()
-    return NequIPGNNModel(seed=1, model_dtype="float64", type_names=["H", "C", "N", "O", "F"],
-                          r_max=4.0, num_layers=3, l_max=2, num_features=4,
-                          radial_mlp_width=8, per_type_energy_scales=1.0,
-                          per_type_energy_shifts=0.0, avg_num_neighbors=4.0).eval()
+    dtype, rng = torch.get_default_dtype(), torch.random.get_rng_state()
+    with nequip_adapter.nequip_global_state():
+        model = NequIPGNNModel(seed=1, model_dtype="float64",
+                               type_names=["H", "C", "N", "O", "F"], r_max=4.0, num_layers=3,
+                               l_max=2, num_features=4, radial_mlp_width=8,
+                               per_type_energy_scales=1.0, per_type_energy_shifts=0.0,
+                               avg_num_neighbors=4.0)
+    # nequip's global state (float64 default dtype, seed 123) must not leak into other tests
+    assert torch.get_default_dtype() == dtype
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    return model.eval()
 
 
 @pytest.fixture(scope="module")

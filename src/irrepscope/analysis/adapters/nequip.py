@@ -23,6 +23,7 @@ from e3nn import o3
 from irrepscope.analysis.features import FeatureSet, Layer
 from irrepscope.analysis.utilization import attribution_sums
 from irrepscope.errors import ConfigError, DataError
+from irrepscope.model.dtype import default_dtype
 from irrepscope.model.irreps import columns_by_l, zero_orders
 
 NODE_FEATURES = "node_features"
@@ -35,6 +36,48 @@ def _require_nequip() -> None:
     except ImportError as err:
         raise ConfigError("the NequIP adapter needs nequip: pip install 'irrepscope[nequip]'"
                           ) from err
+
+
+_ENV_SET_BY_NEQUIP = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "PYTORCH_JIT_USE_NNC_NOT_NVFUSER")
+
+
+@contextlib.contextmanager
+def nequip_global_state() -> Iterator[None]:
+    """nequip's ``set_global_state()`` (required before building its models) inside the block;
+    afterwards the process-wide settings it changes are restored: torch's default dtype (it sets
+    float64), the torch / numpy / random RNG states (it seeds 123), e3nn's optimisation
+    defaults, the dynamo flags, the tensor sharing strategy and the environment variables.
+    Run the model inside ``nequip_forward`` (float64 default dtype again)."""
+    import os
+    import random
+
+    import e3nn
+    import torch.multiprocessing as mp
+    from torch._dynamo import config as dynamo
+
+    _require_nequip()
+    from nequip.utils.global_state import set_global_state
+
+    saved = (torch.get_default_dtype(), torch.random.get_rng_state(), np.random.get_state(),
+             random.getstate(), e3nn.get_optimization_defaults(), mp.get_sharing_strategy(),
+             dynamo.capture_dynamic_output_shape_ops, dynamo.capture_scalar_outputs,
+             {k: os.environ.get(k) for k in _ENV_SET_BY_NEQUIP})
+    set_global_state()
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(saved[0])
+        torch.random.set_rng_state(saved[1])
+        np.random.set_state(saved[2])
+        random.setstate(saved[3])
+        e3nn.set_optimization_defaults(**saved[4])
+        mp.set_sharing_strategy(saved[5])
+        dynamo.capture_dynamic_output_shape_ops, dynamo.capture_scalar_outputs = saved[6:8]
+        for key, value in saved[8].items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def layer_irreps(model: torch.nn.Module, name: str) -> o3.Irreps:
@@ -82,7 +125,8 @@ def to_nequip_batch(model: torch.nn.Module, molecules: Sequence[Any],
         if atoms.pbc.any():
             raise DataError(f"molecule {first_index + offset}: periodic boundaries are not "
                             f"supported (set atoms.pbc = False)")
-        frames.append(neighbours(mapper(from_ase(atoms))))
+        with default_dtype(torch.float64):  # from_ase converts to the default dtype
+            frames.append(neighbours(mapper(from_ase(atoms))))
     batch = AtomicDataDict.batched_from_list(frames)
     dtype = model.model_dtype
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in batch.items()}
@@ -119,15 +163,17 @@ def hooked(model: torch.nn.Module, layers: Sequence[str],
 
 
 @contextlib.contextmanager
-def energy_only(model: torch.nn.Module) -> Iterator[None]:
-    """Switch off nequip's force/stress autograd inside forward (it would free the graph the
-    input gradients need, and costs time the analysis does not use)."""
+def nequip_forward(model: torch.nn.Module) -> Iterator[None]:
+    """What nequip's forward expects and the analysis needs, inside the block: torch's default
+    dtype float64 (nequip's global dtype; it creates run-time tensors in it) and its
+    force/stress autograd switched off (it would free the graph the input gradients need)."""
     outputs = [m for m in model.modules() if isinstance(getattr(m, "do_derivatives", None), bool)]
     before = [m.do_derivatives for m in outputs]
     for m in outputs:
         m.do_derivatives = False
     try:
-        yield
+        with default_dtype(torch.float64):
+            yield
     finally:
         for m, value in zip(outputs, before, strict=True):
             m.do_derivatives = value
@@ -166,7 +212,7 @@ def capture_features(model: torch.nn.Module, molecules: Sequence[Any],
                 total = total / batch["num_atoms"].to(x.dtype)[:, None]
             pooled[k].append(total.double())
 
-        with hooked(model, layers, keep), energy_only(model), torch.no_grad():
+        with hooked(model, layers, keep), nequip_forward(model), torch.no_grad():
             out = model(batch)
         energies.append(out[TOTAL_ENERGY].detach().reshape(-1).double())
     return FeatureSet(
@@ -194,7 +240,7 @@ class NequIPProbe:
             return zero_orders(x, irreps, orders) if orders else None
 
         out = []
-        with hooked(self.model, self.layers, zero), energy_only(self.model), torch.no_grad():
+        with hooked(self.model, self.layers, zero), nequip_forward(self.model), torch.no_grad():
             for start, chunk in _batches(self.molecules, self.batch_size):
                 batch = to_nequip_batch(self.model, chunk, start)
                 out.append(self.model(batch)[TOTAL_ENERGY].detach().reshape(-1).double())
@@ -226,7 +272,7 @@ class NequIPProbe:
                 captured.append(x.detach().requires_grad_(True))
                 return captured[-1]
 
-            with hooked(self.model, self.layers, leaf), energy_only(self.model), \
+            with hooked(self.model, self.layers, leaf), nequip_forward(self.model), \
                     torch.enable_grad():
                 energy = self.model(to_nequip_batch(self.model, chunk, start))[TOTAL_ENERGY]
                 (grad,) = torch.autograd.grad(energy.sum(), captured[0], allow_unused=True)

@@ -26,7 +26,8 @@ import torch
 from irrepscope.analysis.adapters.nequip import (
     NequIPProbe,
     capture_features,
-    energy_only,
+    nequip_forward,
+    nequip_global_state,
     to_nequip_batch,
 )
 
@@ -68,15 +69,14 @@ def composition_predict(atoms: list[Any], per_element: np.ndarray) -> np.ndarray
 def build_small_nequip(shifts: np.ndarray, scale: float, seed: int = 0) -> torch.nn.Module:
     """NequIPGNNModel: 3 layers, l_max 2, 8 channels per irrep, r_max 5 Å, float32."""
     from nequip.model import NequIPGNNModel
-    from nequip.utils.global_state import set_global_state
 
-    set_global_state()
-    return NequIPGNNModel(seed=seed, model_dtype="float32", type_names=TYPE_NAMES, r_max=5.0,
-                          num_layers=3, l_max=2, num_features=8, radial_mlp_width=32,
-                          per_type_energy_shifts=dict(zip(TYPE_NAMES, map(float, shifts),
-                                                                    strict=True)),
-                          per_type_energy_scales=float(scale), avg_num_neighbors=8.0,
-                          do_derivatives=False)
+    shifts_by_type = dict(zip(TYPE_NAMES, map(float, shifts), strict=True))
+    with nequip_global_state():
+        return NequIPGNNModel(seed=seed, model_dtype="float32", type_names=TYPE_NAMES,
+                              r_max=5.0, num_layers=3, l_max=2, num_features=8,
+                              radial_mlp_width=32, per_type_energy_shifts=shifts_by_type,
+                              per_type_energy_scales=float(scale), avg_num_neighbors=8.0,
+                              do_derivatives=False)
 
 
 def fit(model: torch.nn.Module, atoms: list[Any], energies: np.ndarray, epochs: int,
@@ -90,7 +90,7 @@ def fit(model: torch.nn.Module, atoms: list[Any], energies: np.ndarray, epochs: 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     order_rng, history, start = np.random.default_rng(seed), [], time.perf_counter()
     model.train()
-    with energy_only(model):
+    with nequip_forward(model):
         for _ in range(epochs):
             losses = []
             for b in order_rng.permutation(len(batches)):
