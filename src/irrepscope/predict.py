@@ -70,22 +70,9 @@ class Prediction:
 
 def read_frames(path: str | Path, energy_key: str = "energy") -> Frames:
     """Every frame of an extended-XYZ file (ASE); energies are optional (NaN when absent)."""
-    from ase.io import iread
+    from irrepscope.data.xyz import frame_energy, read_atoms
 
-    from irrepscope.data.xyz import frame_energy
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"extended-XYZ file {path} does not exist")
-    atoms: list[Any] = []
-    try:
-        for frame in iread(str(path), index=":", format="extxyz"):
-            atoms.append(frame)
-    except Exception as err:  # ASE raises many types for bad files; name the frame
-        raise DataError(f"{path}: frame {len(atoms)} cannot be read ({type(err).__name__}: "
-                        f"{err})") from err
-    if not atoms:
-        raise DataError(f"{path} holds no frames")
+    atoms = read_atoms(path)
     energies = [frame_energy(a, energy_key) for a in atoms]
     return Frames(raw_from_atoms(atoms, [np.nan if e is None else e for e in energies]), atoms)
 

@@ -29,12 +29,9 @@ def frame_energy(atoms, key: str) -> float | None:
         return float("nan")
 
 
-def read_xyz(path: str | Path, energy_key: str = "energy") -> RawMolecules:
-    """All frames of an extended-XYZ file; ``DataError`` if it cannot be read.
-
-    Frames without the energy, or with atomic number 0 (unknown 'X'), are dropped into
-    ``problems`` (index = frame number, from 0).
-    """
+def read_atoms(path: str | Path) -> list:
+    """Every frame of an extended-XYZ file as ``ase.Atoms``; one ``DataError`` naming the file
+    (and the frame) if it is missing, unreadable or empty."""
     from ase.io import iread
 
     path = Path(path)
@@ -49,6 +46,16 @@ def read_xyz(path: str | Path, energy_key: str = "energy") -> RawMolecules:
                         f"{err}); unknown element symbols and malformed lines end up here") from err
     if not frames:
         raise DataError(f"{path} holds no frames")
+    return frames
+
+
+def read_xyz(path: str | Path, energy_key: str = "energy") -> RawMolecules:
+    """All frames of an extended-XYZ file; ``DataError`` if it cannot be read.
+
+    Frames without the energy, or with atomic number 0 (unknown 'X'), are dropped into
+    ``problems`` (index = frame number, from 0).
+    """
+    frames = read_atoms(path)
     zs, positions, counts, energies, kept, problems = [], [], [], [], [], []
     for i, atoms in enumerate(frames):
         numbers = atoms.get_atomic_numbers()
