@@ -17,8 +17,6 @@ from irrepscope.errors import DataError
 from irrepscope.model import ModelConfig, build_model
 from irrepscope.predict import Predictor, predict_file, read_frames
 
-from .test_predict import _test_frames
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -30,13 +28,13 @@ def radius_predictor() -> Predictor:
     return Predictor(build_model(config, dtype=torch.float64), "radius", 6.0)
 
 
-def test_calculator_energies_equal_predict(tiny_run: Path, tmp_path: Path) -> None:
-    _test_frames(tiny_run, tmp_path / "test.xyz")
-    _, pred = predict_file(tiny_run, tmp_path / "test.xyz", tmp_path / "pred.csv",
-                           forces=True, progress=False)
+def test_calculator_energies_equal_predict(tiny_run: Path, tiny_run_test_xyz: Path,
+                                           tmp_path: Path) -> None:
+    _, pred = predict_file(tiny_run, tiny_run_test_xyz, tmp_path / "pred.csv", forces=True,
+                           progress=False)
     calc = IrrepscopeCalculator(tiny_run)
     energies, forces = [], []
-    for atoms in read_frames(tmp_path / "test.xyz").atoms:
+    for atoms in read_frames(tiny_run_test_xyz).atoms:
         atoms.calc = calc
         energies.append(atoms.get_potential_energy())
         forces.append(atoms.get_forces())

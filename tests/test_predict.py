@@ -17,7 +17,6 @@ from irrepscope.cli import main
 from irrepscope.errors import DataError, RunDirError
 from irrepscope.model import ModelConfig, build_model
 from irrepscope.predict import Predictor, predict_file, raw_from_atoms, read_frames
-from irrepscope.train.run import load_run_dataset, load_run_split
 
 QM9_ELEMENTS = {1, 6, 7, 8, 9}
 
@@ -32,40 +31,27 @@ def model64() -> torch.nn.Module:
     return build_model(config, dtype=torch.float64)
 
 
-def _test_frames(run_dir: Path, path: Path) -> list[Atoms]:
-    """The run's test molecules written to an extxyz file with their energies (eV)."""
-    dataset, split = load_run_dataset(run_dir, progress=False), load_run_split(run_dir)
-    frames = []
-    for i in split.test:
-        g = dataset[int(i)]
-        atoms = Atoms(numbers=g.z.numpy(), positions=g.pos.double().numpy())
-        atoms.info["energy"] = float(g.y)
-        frames.append(atoms)
-    write(str(path), frames, format="extxyz")
-    return frames
-
-
-def test_predict_reproduces_the_run_test_metrics(tiny_run: Path, tmp_path: Path) -> None:
-    frames = _test_frames(tiny_run, tmp_path / "test.xyz")
-    files, pred = predict_file(tiny_run, tmp_path / "test.xyz", tmp_path / "pred.csv",
+def test_predict_reproduces_the_run_test_metrics(tiny_run: Path, tiny_run_test_xyz: Path,
+                                                  tmp_path: Path) -> None:
+    files, pred = predict_file(tiny_run, tiny_run_test_xyz, tmp_path / "pred.csv",
                                batch_size=5, progress=False)
     saved = json.loads((tiny_run / "test_metrics.json").read_text())
     error = pred.energy - pred.reference
-    assert len(pred.energy) == saved["test_count"] == len(frames)
+    assert len(pred.energy) == saved["test_count"] == len(read(str(tiny_run_test_xyz), ":"))
     assert np.mean(error ** 2) == pytest.approx(saved["test_mse"], rel=1e-5)
     assert np.mean(np.abs(error)) == pytest.approx(saved["test_mae"], rel=1e-5)
     rows = np.genfromtxt(files[0], delimiter=",", names=True)
     np.testing.assert_allclose(rows["energy_eV"], pred.energy, rtol=1e-12)
-    np.testing.assert_array_equal(rows["frame"], np.arange(len(frames)))
+    np.testing.assert_array_equal(rows["frame"], np.arange(len(pred.energy)))
 
 
-def test_cli_writes_extxyz_that_ase_reads_back(tiny_run: Path, tmp_path: Path) -> None:
-    _test_frames(tiny_run, tmp_path / "test.xyz")
+def test_cli_writes_extxyz_that_ase_reads_back(tiny_run: Path, tiny_run_test_xyz: Path,
+                                                tmp_path: Path) -> None:
     out = tmp_path / "pred.xyz"
-    assert main(["predict", str(tiny_run), "--xyz", str(tmp_path / "test.xyz"), "--out",
+    assert main(["predict", str(tiny_run), "--xyz", str(tiny_run_test_xyz), "--out",
                  str(out), "--forces", "--atom-energies", "--checkpoint", "last"]) == 0
     back = read(str(out), index=":")
-    _, pred = predict_file(tiny_run, tmp_path / "test.xyz", tmp_path / "again.csv",
+    _, pred = predict_file(tiny_run, tiny_run_test_xyz, tmp_path / "again.csv",
                            checkpoint="last", forces=True, atom_energies=True, progress=False)
     np.testing.assert_allclose([a.get_potential_energy() for a in back], pred.energy, rtol=1e-9)
     np.testing.assert_allclose(np.concatenate([a.get_forces() for a in back]), pred.forces,
