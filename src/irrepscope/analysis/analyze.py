@@ -1,7 +1,9 @@
 """The analysis of one trained run: embeddings -> NSPS -> projections -> utilization -> figures.
 
 Everything lands in ``run_dir/analysis/``; ``report.py`` turns the returned ``Analysis`` into
-report.md / report.html. Projections use ``random_state`` = the run's seed.
+report.md / report.html. Projections use ``random_state`` = the run's seed. The steps after
+the embeddings (``analyse_embeddings``) are shared with features files of any model
+(``irrepscope.analysis.features``); numbers that need the model come from a ``ModelProbe``.
 """
 
 from __future__ import annotations
@@ -207,7 +209,7 @@ def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,
         scores = nsps_scores(emb.smiles, progress=progress)
     else:  # no SMILES given (features file): NSPS numbers are n/a, not "unscorable"
         scores = NSPSScores(np.full(len(emb.smiles), np.nan), [])
-    if scores.num_unscorable and any(emb.smiles):
+    if scores.num_unscorable:
         notes.append(f"NSPS: {scores.num_unscorable} of {len(emb.smiles)} molecules could "
                      f"not be scored by RDKit (grey in the figures), e.g. "
                      f"{scores.unscorable[0][1]!r}: {scores.unscorable[0][2]}")
