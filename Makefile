@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PIN)
 	$(PY) -m pip install -q triton
-	$(PY) -m pip install -q -e '.[dev,cueq]' $(TORCH_PIN)
+	$(PY) -m pip install -q -e '.[dev,cueq,nequip]' $(TORCH_PIN)
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -147,10 +147,48 @@ def _sweep(args: argparse.Namespace) -> None:
         print(path)
 
 
+# --- predict -------------------------------------------------------------------------------
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    predict = sub.add_parser("predict",
+                             help="energies (and forces) of a trained run on an xyz file")
+    predict.add_argument("run_dir", type=Path)
+    predict.add_argument("--xyz", type=Path, required=True, help="extended-XYZ file (ASE)")
+    predict.add_argument("--out", type=Path, default=Path("predictions.csv"),
+                         help=".csv (one row per frame) or .xyz/.extxyz (ASE reads it back)")
+    predict.add_argument("--forces", action="store_true", help="also forces, eV/Å")
+    predict.add_argument("--atom-energies", action="store_true", help="also per-atom energies")
+    predict.add_argument("--checkpoint", default="best", help="best, last or a .ckpt path")
+    predict.add_argument("--skip-invalid", action="store_true",
+                         help="skip and count invalid frames instead of stopping at the first")
+    predict.add_argument("--batch-size", type=int, default=64)
+    predict.add_argument("--energy-key", default="energy",
+                         help="info key of reference energies in --xyz (optional, copied to CSV)")
+    predict.set_defaults(func=_predict)
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from irrepscope.predict import predict_file
+
+    files, prediction = predict_file(
+        args.run_dir, args.xyz, args.out, checkpoint=args.checkpoint, forces=args.forces,
+        atom_energies=args.atom_energies, skip_invalid=args.skip_invalid,
+        batch_size=args.batch_size, energy_key=args.energy_key)
+    print(f"irrepscope: predicted {len(prediction.energy)} frame(s) of {args.xyz}",
+          file=sys.stderr)
+    for path in files:
+        print(path)
+
+
 # --- analysis --------------------------------------------------------------------------------
 def _add_analysis(sub: argparse._SubParsersAction) -> None:
-    analyze = sub.add_parser("analyze", help="irrep analysis of a trained run")
-    analyze.add_argument("run_dir", type=Path)
+    analyze = sub.add_parser("analyze", help="irrep analysis of a trained run or of any "
+                             "model's features (--features)")
+    analyze.add_argument("run_dir", type=Path, nargs="?", default=None)
+    analyze.add_argument("--features", type=Path, default=None,
+                         help="features file (.npz, layout in docs/analysis.md) instead of a run")
+    analyze.add_argument("--out", type=Path, default=None,
+                         help="with --features: output folder (default: <file>_analysis)")
+    analyze.add_argument("--seed", type=int, default=0, help="with --features: PHATE/probe seed")
     analyze.add_argument("--block", type=int, action="append", default=None,
                          help="block index to analyse besides the last (repeatable)")
     analyze.add_argument("--panel", default=None,
@@ -170,6 +208,21 @@ def _add_analysis(sub: argparse._SubParsersAction) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> None:
+    if (args.run_dir is None) == (args.features is None):
+        raise IrrepscopeError("analyze: give a run directory or --features FILE (one of them)")
+    if args.features is not None:
+        from irrepscope.analysis.features import analyze_features
+
+        if args.block:
+            raise IrrepscopeError("analyze --features: --block selects blocks of a run; every "
+                                  "layer of a features file is analysed (drop --block)")
+
+        out = args.out or args.features.with_name(f"{args.features.stem}_analysis")
+        print(analyze_features(args.features, out, seed=args.seed, panel=args.panel))
+        return
+    if args.out is not None or args.seed != 0:
+        raise IrrepscopeError("analyze RUN_DIR writes to RUN_DIR/analysis with the run's seed; "
+                              "--out and --seed apply to --features only")
     from irrepscope.analysis.report import analyze_run
 
     print(analyze_run(args.run_dir, blocks=args.block, panel=args.panel))
@@ -235,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="irrepscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_sph, _add_data, _add_model, _add_train, _add_analysis, _add_bench):
+    for add in (_add_sph, _add_data, _add_model, _add_train, _add_predict, _add_analysis,
+                _add_bench):
         add(sub)
     return parser
 

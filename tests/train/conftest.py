@@ -1,55 +1,13 @@
-"""Tiny real-QM9 runs for the training tests: an 80-molecule slice of qm9pack's CSV, h=4 models."""
+"""Training tests: one intra-op thread (the tiny QM9 runs are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-import torch
-
-from irrepscope.train.config import RunConfig, load_config
-
-SLICE_ROWS = 80  # the first QM9 molecules: 1 to 7 heavy atoms, fast to train on
-
-
-@pytest.fixture(scope="session")
-def qm9_slice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(folder holding qm9_part1.csv with the first SLICE_ROWS molecules, a cache folder)."""
-    root = Path(importlib.util.find_spec("qm9pack").submodule_search_locations[0]) / "data"
-    folder = tmp_path_factory.mktemp("qm9_slice")
-    with open(root / "qm9_part1.csv") as source, open(folder / "qm9_part1.csv", "w") as out:
-        for i, line in enumerate(source):
-            if i > SLICE_ROWS:
-                break
-            out.write(line)
-    return folder, tmp_path_factory.mktemp("qm9_cache")
-
-
-@pytest.fixture(scope="session")
-def tiny_settings(qm9_slice: tuple[Path, Path]) -> dict:
-    """Config values of a tiny run: 64 molecules, h=4, batch 8, CPU, no progress bars."""
-    folder, cache = qm9_slice
-    return {
-        "seed": 5,
-        "data": {"qm9_dir": str(folder), "data_dir": str(cache), "subset": 64},
-        "model": {"orders": [0, 1, 2], "hidden": 4, "num_layers": 1, "sh_backend": "e3nn"},
-        "train": {"max_epochs": 2, "batch_size": 8, "accelerator": "cpu", "devices": 1,
-                  "progress_bar": False},
-    }
-
-
-@pytest.fixture(scope="session")
-def tiny_config(tiny_settings: dict) -> Callable[..., RunConfig]:
-    """``tiny_config("train.max_epochs=4", ...)``: the tiny RunConfig with overrides applied."""
-    return lambda *overrides: load_config(tiny_settings, overrides)
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from intra-op threads, and lose a lot on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread_for_training(one_thread: None) -> Iterator[None]:
+    """Every training test runs with one intra-op thread (``one_thread`` in tests/conftest.py)."""
     yield
-    torch.set_num_threads(threads)

@@ -1,7 +1,9 @@
 """The analysis of one trained run: embeddings -> NSPS -> projections -> utilization -> figures.
 
 Everything lands in ``run_dir/analysis/``; ``report.py`` turns the returned ``Analysis`` into
-report.md / report.html. Projections use ``random_state`` = the run's seed.
+report.md / report.html. Projections use ``random_state`` = the run's seed. The steps after
+the embeddings (``analyse_embeddings``) are shared with features files of any model
+(``irrepscope.analysis.features``); numbers that need the model come from a ``ModelProbe``.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+from e3nn import o3
 from tqdm.auto import tqdm
 
 from irrepscope.analysis import figures, utilization
@@ -99,20 +102,58 @@ def _utilization_rows(emb: RunEmbeddings, block: int, nsps: np.ndarray,
     return rows
 
 
-def _model_loader(run: TrainedRun, limit: int, seed: int, batch_size: int,
-                  notes: list[str]) -> tuple[Any, np.ndarray]:
-    """(loader, positions in the test split) over all test graphs or a seeded sample of
-    ``limit`` of them."""
-    from torch_geometric.loader import DataLoader
+class ModelProbe(Protocol):
+    """The model behind the embeddings, for the numbers that need it (ablation, gradients).
 
-    n = len(run.test_graphs)
-    pick = np.arange(n)
-    if n > limit:
-        pick = np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
-        notes.append(f"Ablation and input gradients use {limit} of the {n} test molecules "
-                     f"(drawn with the run seed {seed}); the other numbers use all {n}.")
-    graphs = [run.test_graphs[i] for i in pick]
-    return DataLoader(graphs, batch_size=batch_size, shuffle=False), pick
+    ``ablation`` -> (MSE in eV^2, {l: relative MSE change with l zeroed in every layer});
+    ``input_gradients`` -> (layer index, {l: {"grad_abs", "grad_x_input"}}) per molecule;
+    ``notes``: sentences for the report (sample sizes, which layer the gradients use).
+    """
+
+    notes: list[str]
+
+    def ablation(self, orders: list[int], progress: bool) -> tuple[float, dict[int, float]]:
+        """(MSE, relative MSE change per zeroed order l)."""
+        ...
+
+    def input_gradients(self, progress: bool) -> tuple[int, dict[int, dict[str, float]]]:
+        """(layer index, attribution per l)."""
+        ...
+
+
+class RunProbe:
+    """``ModelProbe`` of an irrepscope run: at most ``limit`` test molecules (seeded sample)."""
+
+    def __init__(self, run: TrainedRun, emb: RunEmbeddings, limit: int, seed: int,
+                 batch_size: int) -> None:
+        from torch_geometric.loader import DataLoader
+
+        self.model, self.notes = run.model, []
+        n = len(run.test_graphs)
+        pick = np.arange(n)
+        if n > limit:
+            pick = np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+            self.notes.append(f"Ablation and input gradients use {limit} of the {n} test "
+                              f"molecules (drawn with the run seed {seed}); the other numbers "
+                              f"use all {n}.")
+        self.loader = DataLoader([run.test_graphs[i] for i in pick], batch_size=batch_size,
+                                 shuffle=False)
+        self.baseline = float(np.mean((emb.energy_pred[pick] - emb.energy_true[pick]) ** 2))
+
+    def ablation(self, orders: list[int], progress: bool) -> tuple[float, dict[int, float]]:
+        """Zero each l in every block (irrepscope.analysis.utilization.ablation)."""
+        return utilization.ablation(self.model, self.loader, orders, progress=progress,
+                                    baseline=self.baseline)
+
+    def input_gradients(self, progress: bool) -> tuple[int, dict[int, dict[str, float]]]:
+        """Gradients at the input of the last block (the readout sees l=0 only)."""
+        last = len(self.model.block_irreps) - 1
+        block = last - 1 if last > 0 else last
+        self.notes.append(f"Input gradients are taken at the output of block {block} (the input "
+                          f"of the last block): the readout is an l=0-only linear map, so dE/dx "
+                          f"of the last block's l>0 columns is zero by construction.")
+        return block, utilization.input_gradients(self.model, self.loader, block,
+                                                  progress=progress)
 
 
 def _default_panel(rows: list[dict[str, Any]], proj: dict[tuple[str, str], Projection]) -> str:
@@ -121,6 +162,77 @@ def _default_panel(rows: list[dict[str, Any]], proj: dict[tuple[str, str], Proje
                   if r["l"] > 0 and proj[("invariant", f"l={r['l']}")].ok
                   and np.isfinite(r["nsps_consistency_invariant"])]
     return f"invariant:l={min(candidates)[1]}" if candidates else "invariant:l=0"
+
+
+def block_orders(emb: RunEmbeddings, block: int) -> list[int]:
+    """Sorted orders l present in one block's irreps."""
+    return sorted({ir.l for _, ir in o3.Irreps(emb.irreps[block])})
+
+
+def _model_numbers(table: list[dict[str, Any]], last: int, orders: list[int],
+                   probe: ModelProbe | None, progress: bool, notes: list[str]) -> float:
+    """Fill the last block's ablation and gradient columns from ``probe``; returns its MSE."""
+    if probe is None:
+        notes.append("Ablation and input gradients: not available (they need the model; no "
+                     "model was given), shown as n/a.")
+        return float("nan")
+    mse, ablated = probe.ablation(orders, progress)
+    _, grads = probe.input_gradients(progress)
+    notes += probe.notes
+    total_gxi = sum(g["grad_x_input"] for g in grads.values())
+    for row in table:
+        if row["block"] == last:
+            row["ablation_rel_mse"] = ablated.get(row["l"], float("nan"))
+            g = grads.get(row["l"], {"grad_abs": float("nan"), "grad_x_input": float("nan")})
+            row["grad_abs"] = g["grad_abs"]
+            row["grad_x_input_share"] = (g["grad_x_input"] / total_gxi
+                                         if total_gxi > 0 else float("nan"))
+    return mse
+
+
+def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,
+                       probe: ModelProbe | None = None, panel: str | None = None,
+                       n_landmark: int = 200, progress: bool = True,
+                       notes: list[str] | None = None) -> Analysis:
+    """The analysis shared by runs and features files: NSPS, projections, utilization table
+    (model columns from ``probe``, n/a without it), figures and saved arrays in ``out_dir``.
+
+    ``label`` titles the figures; ``seed`` seeds PHATE and the probes' folds.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notes = [] if notes is None else notes
+    last = max(emb.joint)
+    orders = block_orders(emb, last)
+    if panel is not None:
+        parse_panel(panel, orders)  # fail early, before the slow steps
+    if any(emb.smiles):
+        scores = nsps_scores(emb.smiles, progress=progress)
+    else:  # no SMILES given (features file): NSPS numbers are n/a, not "unscorable"
+        scores = NSPSScores(np.full(len(emb.smiles), np.nan), [])
+    if scores.num_unscorable:
+        notes.append(f"NSPS: {scores.num_unscorable} of {len(emb.smiles)} molecules could "
+                     f"not be scored by RDKit (grey in the figures), e.g. "
+                     f"{scores.unscorable[0][1]!r}: {scores.unscorable[0][2]}")
+    projections = {b: _project_block(emb, b, seed, n_landmark, progress) for b in emb.joint}
+    for b, panels in projections.items():
+        notes += [f"block {b} {view} {key}: {p.note}" for (view, key), p in panels.items()
+                  if p.note]
+    table = [row for b in sorted(emb.joint)
+             for row in _utilization_rows(emb, b, scores.values, projections[b], seed)]
+    if len(emb.test_indices) < utilization.MIN_PROBE_ROWS:
+        notes.append(f"Probe R² is not computed (NaN): {len(emb.test_indices)} test molecules, "
+                     f"fewer than the {utilization.MIN_PROBE_ROWS} a cross-validated R² needs to "
+                     f"mean anything.")
+    mse = _model_numbers(table, last, orders, probe, progress, notes)
+    figs = _write_figures(out_dir, label, emb, scores, projections, table, panel, notes)
+    _write_table(out_dir, table)
+    emb.save(out_dir / "embeddings.npz")
+    _save_projections(out_dir / "projections.npz", projections, scores.values)
+    summary = {"orders": orders, "num_test": len(emb.test_indices), "seed": seed,
+               "last_block": last, "blocks": sorted(emb.joint), "ablation_baseline_mse": mse,
+               "nsps_unscorable": scores.num_unscorable, "table": table}
+    return Analysis(emb.run_dir, out_dir, None, emb, scores, projections, table, figs,
+                    summary, notes)
 
 
 def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = None,
@@ -138,89 +250,61 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
                           f"and best.ckpt)")
     run = open_run(run_dir, progress=progress)  # fails before anything is written
     out_dir = run_dir / "analysis"
-    out_dir.mkdir(parents=True, exist_ok=True)
     config, seed = run.config, int(run.config.seed)
     orders = list(config.model.orders)
     if panel is not None:
         parse_panel(panel, orders)  # fail early, before the slow steps
-    notes: list[str] = []
     emb = compute_embeddings(run, blocks, batch_size=batch_size, progress=progress)
-    last = max(emb.joint)
-    scores = nsps_scores(emb.smiles, progress=progress)
-    if scores.num_unscorable:
-        notes.append(f"NSPS: {scores.num_unscorable} of {len(emb.smiles)} test molecules could "
-                     f"not be scored by RDKit (grey in the figures), e.g. "
-                     f"{scores.unscorable[0][1]!r}: {scores.unscorable[0][2]}")
-    projections = {b: _project_block(emb, b, seed, n_landmark, progress) for b in emb.joint}
-    for b, panels in projections.items():
-        notes += [f"block {b} {view} {key}: {p.note}" for (view, key), p in panels.items()
-                  if p.note]
-    table = [row for b in sorted(emb.joint)
-             for row in _utilization_rows(emb, b, scores.values, projections[b], seed)]
-    if len(emb.test_indices) < utilization.MIN_PROBE_ROWS:
-        notes.append(f"Probe R² is not computed (NaN): {len(emb.test_indices)} test molecules, "
-                     f"fewer than the {utilization.MIN_PROBE_ROWS} a cross-validated R² needs to "
-                     f"mean anything.")
-    loader, pick = _model_loader(run, max_model_molecules, seed, batch_size, notes)
-    mse = float(np.mean((emb.energy_pred[pick] - emb.energy_true[pick]) ** 2))
-    mse, ablated = utilization.ablation(run.model, loader, orders, progress=progress,
-                                        baseline=mse)
-    grad_block = last - 1 if last > 0 else last
-    grads = utilization.input_gradients(run.model, loader, grad_block, progress=progress)
-    total_gxi = sum(g["grad_x_input"] for g in grads.values())
-    for row in table:
-        if row["block"] == last:
-            row["ablation_rel_mse"] = ablated[row["l"]]
-            row["grad_abs"] = grads[row["l"]]["grad_abs"]
-            row["grad_x_input_share"] = (grads[row["l"]]["grad_x_input"] / total_gxi
-                                         if total_gxi > 0 else float("nan"))
+    probe = RunProbe(run, emb, max_model_molecules, seed, batch_size)
+    label = f"{run_dir.name}: L={orders}, h={config.model.hidden}"
+    analysis = analyse_embeddings(emb, out_dir, seed, label, probe, panel, n_landmark,
+                                  progress)
+    figs, notes = analysis.figures, analysis.notes
+    figs["tensor_product_paths"] = figures.figure_tensor_product_paths(
+        orders, out_dir / "tensor_product_paths.png", f"tensor-product paths, L={orders}")
+    metrics = run_dir / "metrics.csv"
+    if metrics.exists():
+        figs["learning_curve"] = figures.figure_learning_curve(
+            metrics, out_dir / "learning_curve.png", f"{label}: learning curve")
+    else:
+        notes.append("Learning curve skipped: metrics.csv is missing.")
     test_mse_all = float(np.mean((emb.energy_pred - emb.energy_true) ** 2))
-    notes.append(f"Input gradients are taken at the output of block {grad_block} (the input of "
-                 f"the last block): the readout is an l=0-only linear map, so dE/dx of the last "
-                 f"block's l>0 columns is zero by construction.")
-    figs = _write_figures(run_dir, out_dir, config, emb, scores, projections, table, panel,
-                          notes)
-    _write_table(out_dir, table)
-    emb.save(out_dir / "embeddings.npz")
-    _save_projections(out_dir / "projections.npz", projections, scores.values)
     metrics_path = run_dir / "test_metrics.json"
     test_metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     if not test_metrics:
         notes.append("test_metrics.json is missing; the table uses the MSE recomputed here.")
-    summary = {
+    analysis.config = config
+    analysis.summary.update({
         "run_dir": str(run_dir), "orders": orders, "hidden": config.model.hidden,
         "epochs": test_metrics.get("epochs_trained", config.train.max_epochs),
         "parameters": test_metrics.get("parameters",
                                        sum(p.numel() for p in run.model.parameters())),
         "test_mse": test_metrics.get("test_mse", test_mse_all),
-        "test_mse_recomputed": test_mse_all, "ablation_baseline_mse": mse,
-        "test_mae": test_metrics.get("test_mae"), "num_test": len(emb.test_indices),
-        "seed": seed, "last_block": last, "blocks": sorted(emb.joint),
-        "nsps_unscorable": scores.num_unscorable, "table": table,
+        "test_mse_recomputed": test_mse_all, "test_mae": test_metrics.get("test_mae"),
         "figures": {k: str(v.relative_to(out_dir)) for k, v in figs.items()},
-    }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
-    return Analysis(run_dir, out_dir, config, emb, scores, projections, table, figs, summary,
-                    notes)
+    })
+    (out_dir / "summary.json").write_text(json.dumps(analysis.summary, indent=2, default=float)
+                                          + "\n")
+    return analysis
 
 
-def _write_figures(run_dir: Path, out_dir: Path, config: Any, emb: RunEmbeddings,
-                   scores: NSPSScores, projections: dict, table: list[dict[str, Any]],
-                   panel: str | None, notes: list[str]) -> dict[str, Path]:
-    orders = list(config.model.orders)
-    keys = figures.panel_keys(orders)
-    label = f"{run_dir.name}: L={orders}, h={config.model.hidden}"
+def _write_figures(out_dir: Path, label: str, emb: RunEmbeddings, scores: NSPSScores,
+                   projections: dict, table: list[dict[str, Any]], panel: str | None,
+                   notes: list[str]) -> dict[str, Path]:
     last = max(emb.joint)
     figs = {}
     for b, panels in projections.items():
         figs[f"projections_block{b}"] = figures.figure_projections(
-            panels, keys, scores.values, out_dir / f"projections_block{b}.png",
-            f"{label}, block {b} ({len(emb.test_indices)} test molecules)")
+            panels, figures.panel_keys(block_orders(emb, b)), scores.values,
+            out_dir / f"projections_block{b}.png",
+            f"{label}, block {b} ({len(emb.test_indices)} molecules)")
     last_rows = [r for r in table if r["block"] == last]
     chosen = panel or _default_panel(last_rows, projections[last])
-    view, key = parse_panel(chosen, orders)
+    view, key = parse_panel(chosen, block_orders(emb, last))
     proj = projections[last][(view, key)]
-    if proj.ok:
+    if not any(emb.smiles):
+        notes.append("Extremes figure skipped: no SMILES were given to draw the molecules.")
+    elif proj.ok:
         name = f"extremes_{view}_{key.replace('=', '')}"
         figs[name] = figures.figure_extremes(proj, emb.smiles, scores.values,
                                              out_dir / f"{name}.png",
@@ -231,14 +315,6 @@ def _write_figures(run_dir: Path, out_dir: Path, config: Any, emb: RunEmbeddings
     else:
         notes.append(f"Extremes figure skipped: panel {view} {key} has no projection "
                      f"({proj.status}).")
-    figs["tensor_product_paths"] = figures.figure_tensor_product_paths(
-        orders, out_dir / "tensor_product_paths.png", f"tensor-product paths, L={orders}")
-    metrics = run_dir / "metrics.csv"
-    if metrics.exists():
-        figs["learning_curve"] = figures.figure_learning_curve(
-            metrics, out_dir / "learning_curve.png", f"{label}: learning curve")
-    else:
-        notes.append("Learning curve skipped: metrics.csv is missing.")
     figs["utilization"] = figures.figure_utilization(last_rows, out_dir / "utilization.png",
                                                      f"{label}: utilization per l")
     return figs

@@ -103,7 +103,8 @@ def render_html(doc: list[Block], title: str) -> str:
             + "\n</body></html>\n")
 
 
-def _write(doc: list[Block], out_dir: Path, title: str) -> Path:
+def write_report(doc: list[Block], out_dir: Path, title: str) -> Path:
+    """report.md and report.html of a document in ``out_dir``; returns report.html."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.md").write_text(render_markdown(doc, out_dir))
     path = out_dir / "report.html"
@@ -120,6 +121,26 @@ def _metrics_block(summary: dict[str, Any]) -> Block:
     return ("table", ["quantity", "value"], rows)
 
 
+def _analysis_blocks(analysis: Analysis) -> list[Block]:
+    """Utilization table and projection figures: the part shared by runs and features files."""
+    s, figs = analysis.summary, analysis.figures
+    names = s.get("layer_names", {})
+    doc: list[Block] = [("h2", "Utilization per l"), _table_block(analysis.table, TABLE_COLUMNS),
+                        ("p", COLUMNS_EXPLAINED),
+                        ("img", figs["utilization"], "Utilization numbers of the last block per l"),
+                        ("h2", "Embedding projections (PHATE, coloured by NSPS)"),
+                        ("p", VIEWS_EXPLAINED)]
+    for b in s["blocks"]:
+        name = f" ({names[b]})" if b in names else ""
+        doc.append(("img", figs[f"projections_block{b}"],
+                    f"Block {b}{name}{' (last)' if b == s['last_block'] else ''}: joint and "
+                    f"per-l projections, raw (top) and invariant (bottom) views"))
+    doc += [("img", path, f"Quadrant extremes of {name.removeprefix('extremes_')}: in each "
+                          f"quadrant, the molecule farthest from the median")
+            for name, path in figs.items() if name.startswith("extremes_")]
+    return doc
+
+
 def run_document(analysis: Analysis) -> list[Block]:
     """The document of one analysed run."""
     s = analysis.summary
@@ -133,18 +154,7 @@ def run_document(analysis: Analysis) -> list[Block]:
     figs = analysis.figures
     if "learning_curve" in figs:
         doc.append(("img", figs["learning_curve"], "Learning curve from metrics.csv"))
-    doc += [("h2", "Utilization per l"), _table_block(analysis.table, TABLE_COLUMNS),
-            ("p", COLUMNS_EXPLAINED),
-            ("img", figs["utilization"], "Utilization numbers of the last block per l")]
-    doc.append(("h2", "Embedding projections (PHATE, coloured by NSPS)"))
-    doc.append(("p", VIEWS_EXPLAINED))
-    for b in s["blocks"]:
-        doc.append(("img", figs[f"projections_block{b}"],
-                    f"Block {b}{' (last)' if b == s['last_block'] else ''}: joint and per-l "
-                    f"projections, raw (top) and invariant (bottom) views"))
-    doc += [("img", path, f"Quadrant extremes of {name.removeprefix('extremes_')}: in each "
-                          f"quadrant, the molecule farthest from the median")
-            for name, path in figs.items() if name.startswith("extremes_")]
+    doc += _analysis_blocks(analysis)
     doc.append(("img", figs["tensor_product_paths"],
                 "Tensor-product paths: which input and spherical-harmonic orders feed which "
                 "outputs"))
@@ -152,11 +162,22 @@ def run_document(analysis: Analysis) -> list[Block]:
     return doc
 
 
+def features_document(analysis: Analysis) -> list[Block]:
+    """The document of an analysed features file (``irrepscope.analysis.features``)."""
+    s = analysis.summary
+    layers = ", ".join(f"{b}: {s['layer_names'][b]} ({s['layer_irreps'][b]})"
+                       for b in s["blocks"])
+    return [("h1", f"irrepscope analysis: {analysis.run_dir.name}"),
+            ("p", f"Features of {s['num_test']} molecules from {analysis.run_dir}; layers "
+                  f"{layers}."),
+            *_analysis_blocks(analysis), ("h2", "Notes"), ("ul", analysis.notes)]
+
+
 def analyze_run(run_dir: Path, blocks: list[int] | None = None, panel: str | None = None,
                 progress: bool = True) -> Path:
     """Analyse a trained run into run_dir/analysis/ and return the path of report.html."""
     analysis = analyse(Path(run_dir), blocks=blocks, panel=panel, progress=progress)
-    return _write(run_document(analysis), analysis.out_dir,
+    return write_report(run_document(analysis), analysis.out_dir,
                   f"irrepscope analysis: {analysis.run_dir.name}")
 
 
@@ -221,4 +242,4 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
         doc += [("h2", "Notes"), ("ul", notes)]
     (out / "comparison.json").write_text(json.dumps(
         {"runs": summaries}, indent=2, default=float) + "\n")
-    return _write(doc, out, "irrepscope comparison")
+    return write_report(doc, out, "irrepscope comparison")

@@ -124,6 +124,19 @@ def ablation(model: torch.nn.Module, loader: Iterable[Any], orders: Iterable[int
     return base, out
 
 
+def attribution_sums(x: torch.Tensor, grad: torch.Tensor | None,
+                     cols: dict[int, torch.Tensor]) -> dict[int, np.ndarray]:
+    """{l: [sum |dE/dx|, sum |x * dE/dx|]} over all rows (atoms) of x [N, dim] and l's columns
+    (``cols`` from ``columns_by_l``); a None gradient (E independent of x) counts as zero."""
+    grad = torch.zeros_like(x) if grad is None else grad
+    out = {}
+    for l, c in cols.items():
+        c = c.to(x.device)
+        out[l] = np.array([float(grad[:, c].abs().double().sum()),
+                           float((grad[:, c] * x[:, c]).abs().double().sum())])
+    return out
+
+
 def input_gradients(model: torch.nn.Module, loader: Iterable[Any], block: int,
                     progress: bool = True) -> dict[int, dict[str, float]]:
     """{l: {"grad_abs", "grad_x_input"}}: attribution of the energy to l in block's output.
@@ -154,12 +167,8 @@ def input_gradients(model: torch.nn.Module, loader: Iterable[Any], block: int,
             energy = model(batch, feature_hook=hook)
             (grad,) = torch.autograd.grad(energy.sum(), captured[0], allow_unused=True)
         x = captured[0].detach()
-        grad = torch.zeros_like(x) if grad is None else grad
-        for l, c in cols.items():
-            c = c.to(x.device)
-            for j, per_atom in enumerate(((grad[:, c]).abs().sum(-1),
-                                          (grad[:, c] * x[:, c]).abs().sum(-1))):
-                sums[l][j] += float(per_atom.double().sum())  # sum over atoms = sum over molecules
+        for l, pair in attribution_sums(x, grad, cols).items():
+            sums[l] += pair
         count += int(getattr(batch, "num_graphs", 1))
     return {l: {"grad_abs": s[0] / max(count, 1), "grad_x_input": s[1] / max(count, 1)}
             for l, s in sums.items()}

@@ -67,6 +67,12 @@ class MoleculeGraphs(Dataset):
         return Data(z=self._z[a:b], pos=pos, edge_index=edge_index,
                     y=self.y[i:i + 1], smiles=self.smiles[i], idx=int(self.idx[i]))
 
+    def elements(self, positions: np.ndarray) -> np.ndarray:
+        """Sorted distinct atomic numbers of the molecules at ``positions`` (int [k])."""
+        keep = np.zeros(len(self), dtype=bool)
+        keep[np.asarray(positions, dtype=np.int64)] = True
+        return np.unique(self._z.numpy()[np.repeat(keep, self.num_atoms)])
+
     def __repr__(self) -> str:
         return (f"MoleculeGraphs({len(self)} molecules, graph={self.graph!r}, "
                 f"cutoff={self.cutoff:g})")

@@ -79,10 +79,12 @@ def drop_invalid(raw: RawMolecules, bad: dict[int, str]) -> RawMolecules:
     return out
 
 
-def check_problems(problems: list[Problem], skip_invalid: bool, source: str) -> None:
-    """Raise one ``DataError`` naming the first invalid molecule unless skipping is allowed."""
+def check_problems(problems: list[Problem], skip_invalid: bool, source: str,
+                   flag: str = "data.skip_invalid: true", item: str = "molecule") -> None:
+    """Raise one ``DataError`` naming the first invalid molecule unless skipping is allowed
+    (``flag``: the setting that allows it; ``item``: what an index counts, e.g. "frame")."""
     if problems and not skip_invalid:
         first = problems[0]
-        more = f" ({len(problems)} invalid molecules in all)" if len(problems) > 1 else ""
-        raise DataError(f"{source}: molecule {first.index}: {first.problem}{more}; fix the "
-                        f"input or set data.skip_invalid: true to skip invalid molecules")
+        more = f" ({len(problems)} invalid {item}s in all)" if len(problems) > 1 else ""
+        raise DataError(f"{source}: {item} {first.index}: {first.problem}{more}; fix the "
+                        f"input or set {flag} to skip invalid {item}s")

@@ -15,7 +15,8 @@ from irrepscope.data.molecules import Problem, RawMolecules
 from irrepscope.errors import DataError
 
 
-def _energy(atoms, key: str) -> float | None:
+def frame_energy(atoms, key: str) -> float | None:
+    """The energy of one ``ase.Atoms`` under ``key`` (info or attached results); None if absent."""
     if key in atoms.info:
         value = atoms.info[key]
     elif atoms.calc is not None and key in getattr(atoms.calc, "results", {}):
@@ -28,12 +29,9 @@ def _energy(atoms, key: str) -> float | None:
         return float("nan")
 
 
-def read_xyz(path: str | Path, energy_key: str = "energy") -> RawMolecules:
-    """All frames of an extended-XYZ file; ``DataError`` if it cannot be read.
-
-    Frames without the energy, or with atomic number 0 (unknown 'X'), are dropped into
-    ``problems`` (index = frame number, from 0).
-    """
+def read_atoms(path: str | Path) -> list:
+    """Every frame of an extended-XYZ file as ``ase.Atoms``; one ``DataError`` naming the file
+    (and the frame) if it is missing, unreadable or empty."""
     from ase.io import iread
 
     path = Path(path)
@@ -48,10 +46,20 @@ def read_xyz(path: str | Path, energy_key: str = "energy") -> RawMolecules:
                         f"{err}); unknown element symbols and malformed lines end up here") from err
     if not frames:
         raise DataError(f"{path} holds no frames")
+    return frames
+
+
+def read_xyz(path: str | Path, energy_key: str = "energy") -> RawMolecules:
+    """All frames of an extended-XYZ file; ``DataError`` if it cannot be read.
+
+    Frames without the energy, or with atomic number 0 (unknown 'X'), are dropped into
+    ``problems`` (index = frame number, from 0).
+    """
+    frames = read_atoms(path)
     zs, positions, counts, energies, kept, problems = [], [], [], [], [], []
     for i, atoms in enumerate(frames):
         numbers = atoms.get_atomic_numbers()
-        energy = _energy(atoms, energy_key)
+        energy = frame_energy(atoms, energy_key)
         if energy is None:
             problems.append(Problem(i, f"has no energy under the key {energy_key!r}"))
         elif len(numbers) == 0:

@@ -1,0 +1,1 @@
+"""Adapters that turn other libraries' equivariant models into features files / probes."""
