@@ -8,12 +8,8 @@ from e3nn import o3
 
 from irrepscope.errors import ConfigError
 from irrepscope.model.dtype import default_dtype
-from irrepscope.model.message import (
-    E3nnEdgeMessage,
-    EdgeMessage,
-    make_edge_message,
-    tensor_product_paths,
-)
+from irrepscope.model.message import E3nnEdgeMessage, EdgeMessage, tensor_product_paths
+from irrepscope.model.message_steps import make_edge_message
 from irrepscope.testing import assert_equivariant
 
 IN, SH, OUT = o3.Irreps("3x0e+2x1o+2x2e"), o3.Irreps("1x0e+1x1o+1x2e"), o3.Irreps("2x0e+2x1o+2x2e")
@@ -64,12 +60,11 @@ def test_e3nn_message_is_the_tensor_product_with_mlp_weights():
 def test_factory_builds_e3nn_and_rejects_unknown_kinds():
     message = make_edge_message("e3nn", IN, SH, OUT, 6, 5)
     assert isinstance(message, E3nnEdgeMessage)
-    with pytest.raises(ConfigError, match="'e3nn', 'fused' or 'cueq'"):
+    with pytest.raises(ConfigError, match="e3nn, fused, cueq, aggregate"):
         make_edge_message("cuda", IN, SH, OUT, 6, 5)
 
 
-def test_factory_builds_fused_when_present():
-    pytest.importorskip("irrepscope.model.tensor_product", reason="issue 7 not merged yet")
+def test_factory_builds_fused():
     message = make_edge_message("fused", IN, SH, OUT, 6, 5)
     assert isinstance(message, EdgeMessage)
     assert sum(p.numel() for p in message.parameters()) == 6 * 5 + 5 * message.weight_numel

@@ -9,12 +9,12 @@ import torch
 import yaml
 
 from irrepscope.model import ModelConfig, build_model
-from irrepscope.model.message import E3nnEdgeMessage, make_edge_message
+from irrepscope.model.message import E3nnEdgeMessage
+from irrepscope.model.message_steps import convert_state_dict, make_edge_message
 from irrepscope.model.tensor_product import (
     FusedEdgeMessage,
     convert_e3nn_to_fused,
     convert_fused_to_e3nn,
-    convert_state_dict,
 )
 from irrepscope.testing import (
     REFERENCE_MODELS,
@@ -140,7 +140,8 @@ def test_whole_model_energies_and_gradients_on_qm9(orders, hidden, qm9_molecules
     torch.manual_seed(0)
     models = {}
     for kind in ("e3nn", "fused"):
-        config = ModelConfig(orders=orders, hidden=hidden, sh_backend="e3nn", tensor_product=kind)
+        config = ModelConfig(orders=orders, hidden=hidden, sh_backend="e3nn", tensor_product=kind,
+                             aggregate="never")
         models[kind] = build_model(config, dtype=torch.float64)
     models["fused"].load_state_dict(convert_state_dict(models["e3nn"], to="fused"))
     assert (sum(p.numel() for p in models["fused"].parameters())
