@@ -27,7 +27,7 @@ import torch
 from e3nn import o3
 
 from irrepscope.errors import ConfigError
-from irrepscope.model.edge_layout import EdgeLayout, edge_layout
+from irrepscope.model.edge_layout import EdgeLayout, degree_sums, edge_layout
 from irrepscope.model.message_cost import pair_sizes, prefers_aggregation
 from irrepscope.model.tensor_product import FusedEdgeMessage
 
@@ -123,16 +123,11 @@ class AggregatedEdgeMessage(FusedEdgeMessage):
                        layout: EdgeLayout) -> torch.Tensor:
         """Per-degree sums A = sum_e T_e (x) hidden_e, then A @ M per output entry, atom order."""
         plan, h = self.plan, self.radial_hidden
-        counts = layout.edge_counts
-        hidden_parts = torch.split(hidden, counts)
         weight_blocks = torch.split(self.weight_out, self._weight_cols, dim=1)
         flat = []
         for qs, term, (mul_w, d3) in zip(self._by_output, terms, plan.out_slices, strict=True):
             cols = term.shape[1] * term.shape[2]
-            sums = [torch.bmm(t.view(n, d, cols).transpose(1, 2), hp.view(n, d, h))
-                    for t, hp, (n, d) in zip(torch.split(term.view(-1, cols), counts),
-                                             hidden_parts, layout.buckets, strict=True)]
-            node_sums = torch.cat(sums) if len(sums) > 1 else sums[0]   # [N, d3 K, h]
+            node_sums = degree_sums(term.view(-1, cols), hidden, layout)  # [N, d3 K, h]
             weights = torch.cat([self._pair_weights(q, weight_blocks[q]) for q in qs])
             out = node_sums.view(-1, cols // d3 * h) @ weights           # [N d3, w]
             flat.append(out.view(-1, d3, mul_w).transpose(1, 2).reshape(-1, mul_w * d3))
