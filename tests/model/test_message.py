@@ -73,3 +73,23 @@ def test_factory_builds_fused():
 def test_unreachable_output_irreps_are_a_config_error():
     with pytest.raises(ConfigError, match="no tensor-product path reaches"):
         E3nnEdgeMessage("4x0e", "1x0e+1x2e", "4x0e+4x1o", 6, 5)
+
+
+def test_message_steps_import_one_way():
+    """The registry knows every implementation; implementations never import the registry, and
+    imports among them go one way (message <- tensor_product <- aggregate, message <- cueq)."""
+    import ast
+    from pathlib import Path
+
+    import irrepscope.model as package
+
+    root = Path(package.__file__).parent
+    allowed = {"message": set(), "tensor_product": {"message"}, "cueq_message": {"message"},
+               "aggregate": {"tensor_product"}}
+    steps = set(allowed) | {"message_steps"}
+    for name, ok in allowed.items():
+        tree = ast.parse((root / f"{name}.py").read_text())
+        imported = {node.module.rsplit(".", 1)[-1] for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module
+                    and node.module.startswith("irrepscope.model.")}
+        assert imported & steps <= ok, f"{name} imports {imported & steps - ok}"
