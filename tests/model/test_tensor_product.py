@@ -167,19 +167,20 @@ def test_hidden_blocks_share_one_sh_operand(qm9_molecules, make_batch, monkeypat
     """The SH @ CG product is computed once per distinct message step, with the same energies."""
     batch = make_batch(qm9_molecules[:3])
     torch.manual_seed(0)
-    model = build_model(ModelConfig(orders=[0, 1, 2], hidden=4, num_layers=3), dtype=torch.float64)
+    model = build_model(ModelConfig(orders=[0, 1, 2], hidden=4, num_layers=3,
+                                    aggregate="never"), dtype=torch.float64)
     calls = []
     original = FusedEdgeMessage.edge_operand
 
-    def counted(self, sh):
+    def counted(self, sh, aggregated=False):
         calls.append(self.edge_operand_key())
-        return original(self, sh)
+        return original(self, sh, aggregated)
 
     monkeypatch.setattr(FusedEdgeMessage, "edge_operand", counted)
     shared = model(batch)
     assert len(model.blocks) == 5 and len(calls) == 2  # input block, then one for 4 hidden blocks
     assert len(set(calls)) == 2
-    monkeypatch.setattr(FusedEdgeMessage, "edge_operand_key", lambda self: None)
+    monkeypatch.setattr(FusedEdgeMessage, "edge_operand_key", lambda self, aggregated=False: None)
     calls.clear()
     unshared = model(batch)
     assert len(calls) == 5
