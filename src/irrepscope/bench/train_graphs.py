@@ -85,20 +85,24 @@ def scaling_table(results: list[dict]) -> str:
                            "aggregate peak MiB"], rows)
 
 
-def run(quick: bool = False, record: Path | None = None, configs=None,
+def run(quick: bool = False, record: Path | None = None, configs=None, graphs=None,
         scaling_configs=None, cutoffs=None) -> dict[str, list[dict]]:
-    """Measure both tables; print them and record them in ``record`` when given."""
+    """Measure both tables; print them and record them in ``record`` when given.
+
+    ``configs`` [(orders, h)], ``graphs`` [(kind, cutoff)], ``scaling_configs``, ``cutoffs``:
+    subsets of the defaults (``CONFIGS``, ``GRAPHS``, ``SCALING_CONFIGS``, ``SCALING_CUTOFFS``).
+    """
     torch.set_num_threads(THREADS)
     num_batches, repeats = (1, 3) if quick else (2, 3)
     configs = [(o, h) for o, h, _ in CONFIGS] if configs is None else configs
-    graphs = []
+    measured = []
     for orders, hidden in configs:
-        for graph, cutoff in GRAPHS:
+        for graph, cutoff in (GRAPHS if graphs is None else graphs):
             builds = ["fused", "new", "aggregate"]
             if not (quick and graph == "radius"):
                 builds.insert(0, "stock")
-            graphs.append(measure(orders, hidden, graph, cutoff, builds, num_batches, repeats))
-            r = graphs[-1]
+            measured.append(measure(orders, hidden, graph, cutoff, builds, num_batches, repeats))
+            r = measured[-1]
             print(f"L={orders} h={hidden} {graph} {cutoff:g}: " + ", ".join(
                 f"{b} {v:.1f} mol/s" for b, v in r["mol_s"].items()), flush=True)
     scaling = []
@@ -116,8 +120,8 @@ def run(quick: bool = False, record: Path | None = None, configs=None,
             f"memory above the pre-step level during the first training step of a fresh "
             f"process. Edges/atom: mean in-degree of the batches."
             f"{' Stock is not run on radius graphs with --quick.' if quick else ''}\n\n"
-            f"{graphs_table(graphs)}\n\n"
+            f"{graphs_table(measured)}\n\n"
             f"Cutoff scaling (radius graphs; the model's cutoff equals the graph's):\n\n"
             f"{scaling_table(scaling)}\n")
     publish(body, record, "train-graphs", quick)
-    return {"graphs": graphs, "scaling": scaling}
+    return {"graphs": measured, "scaling": scaling}
