@@ -39,8 +39,8 @@ def float64_message_pair(kind: str, irreps_in: o3.Irreps | str, irreps_sh: o3.Ir
                          irreps_out: o3.Irreps | str, radial_hidden: int, seed: int = 0,
                          num_basis: int = 20) -> tuple[Any, Any]:
     """A float64 e3nn message step (random weights) and a ``kind`` one loaded to equal it."""
-    from irrepscope.model.message import E3nnEdgeMessage, make_edge_message
-    from irrepscope.model.tensor_product import convert_state_dict
+    from irrepscope.model.message import E3nnEdgeMessage
+    from irrepscope.model.message_steps import convert_state_dict, make_edge_message
 
     torch.manual_seed(seed)
     with default_dtype(torch.float64):  # coefficients are built in the default dtype

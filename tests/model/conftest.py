@@ -69,6 +69,16 @@ def make_batch() -> Callable[[Sequence[Data]], Batch]:
 
 
 @pytest.fixture(scope="session")
+def make_radius_batch() -> Callable[[Sequence[Data]], Batch]:
+    """A batch of copies of the graphs with 6 Å radius edges (every pair in small molecules)."""
+    def build(graphs: Sequence[Data]) -> Batch:
+        return Batch.from_data_list([Data(z=g.z, pos=g.pos, edge_index=radius_edges(g.pos, 6.0),
+                                          idx=g.idx) for g in graphs])
+
+    return build
+
+
+@pytest.fixture(scope="session")
 def graph_tools() -> SimpleNamespace:
     """The helpers above for tests: molecule(z, pos), radius_edges(pos, r), bond_edges(z, pos)."""
     return SimpleNamespace(molecule=molecule, radius_edges=radius_edges, bond_edges=bond_edges)

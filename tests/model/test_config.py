@@ -16,6 +16,7 @@ def test_defaults_are_the_papers_table2():
     assert (c.label_mean, c.label_std) == (-76.116, 10.3238)
     assert (c.sh_backend, c.tensor_product, c.gate, c.irrep_dropout) == (
         "auto", "fused", False, 0.0)
+    assert c.aggregate == "auto"  # the cost model picks the message step per block
 
 
 def test_orders_are_sorted_and_tuples_accepted():
@@ -47,6 +48,9 @@ def test_orders_are_sorted_and_tuples_accepted():
     ({"sh_backend": "cuda"}, "sh_backend must be one of auto, torch, triton, e3nn"),
     ({"tensor_product": "fast"}, "tensor_product must be one of e3nn, fused"),
     ({"gate": "yes"}, "gate must be true or false"),
+    ({"aggregate": "yes"}, "aggregate must be one of auto, always, never"),
+    ({"aggregate": "always", "tensor_product": "e3nn"},
+     "aggregate 'always' needs model.tensor_product 'fused'"),
 ])
 def test_invalid_values_raise_one_clear_message(changes, message):
     with pytest.raises(ConfigError, match=message):

@@ -12,8 +12,8 @@ pytest.importorskip("cuequivariance_torch", reason="cuequivariance-torch is not 
 from irrepscope.errors import ConfigError  # noqa: E402
 from irrepscope.model import ModelConfig, build_model, cueq_message  # noqa: E402
 from irrepscope.model.cueq_message import CueqEdgeMessage, cueq_kernels_available  # noqa: E402
-from irrepscope.model.message import E3nnEdgeMessage, make_edge_message  # noqa: E402
-from irrepscope.model.tensor_product import convert_state_dict  # noqa: E402
+from irrepscope.model.message import E3nnEdgeMessage  # noqa: E402
+from irrepscope.model.message_steps import convert_state_dict, make_edge_message  # noqa: E402
 from irrepscope.testing import (  # noqa: E402
     REFERENCE_MODELS,
     assert_equivariant,

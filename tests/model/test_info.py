@@ -93,3 +93,19 @@ def test_a_model_too_large_for_memory_is_refused_before_building(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Lower model.hidden" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_message_step_choice_is_shown_per_block(capsys):
+    auto = model_info(ModelConfig())["blocks"]
+    assert [b["aggregate_from_edges_per_atom"] is not None for b in auto] == [True] * 5
+    assert 2.5 < auto[1]["aggregate_from_edges_per_atom"] < 17  # bonds per-edge, 6 Å aggregated
+    assert auto[1]["message_step"].startswith("cost model: per-edge weights below")
+    high = model_info(ModelConfig(orders=[0, 3, 4, 5, 6], hidden=16))["blocks"]
+    assert high[0]["message_step"] == "per-edge weights (cost model: aggregation never cheaper)"
+    for aggregate, text in (("always", "aggregate-then-weight"), ("never", "per-edge weights")):
+        info = model_info(ModelConfig(aggregate=aggregate))
+        assert {b["message_step"] for b in info["blocks"]} == {text}
+        assert f"aggregate={aggregate}" in format_model_info(info)
+    e3nn = model_info(ModelConfig(tensor_product="e3nn"))["blocks"]
+    assert {b["message_step"] for b in e3nn} == {"per-edge weights"}
+    assert "message step: cost model" in format_model_info(model_info(ModelConfig()))

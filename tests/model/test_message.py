@@ -8,12 +8,8 @@ from e3nn import o3
 
 from irrepscope.errors import ConfigError
 from irrepscope.model.dtype import default_dtype
-from irrepscope.model.message import (
-    E3nnEdgeMessage,
-    EdgeMessage,
-    make_edge_message,
-    tensor_product_paths,
-)
+from irrepscope.model.message import E3nnEdgeMessage, EdgeMessage, tensor_product_paths
+from irrepscope.model.message_steps import make_edge_message
 from irrepscope.testing import assert_equivariant
 
 IN, SH, OUT = o3.Irreps("3x0e+2x1o+2x2e"), o3.Irreps("1x0e+1x1o+1x2e"), o3.Irreps("2x0e+2x1o+2x2e")
@@ -64,12 +60,11 @@ def test_e3nn_message_is_the_tensor_product_with_mlp_weights():
 def test_factory_builds_e3nn_and_rejects_unknown_kinds():
     message = make_edge_message("e3nn", IN, SH, OUT, 6, 5)
     assert isinstance(message, E3nnEdgeMessage)
-    with pytest.raises(ConfigError, match="'e3nn', 'fused' or 'cueq'"):
+    with pytest.raises(ConfigError, match="e3nn, fused, cueq, aggregate"):
         make_edge_message("cuda", IN, SH, OUT, 6, 5)
 
 
-def test_factory_builds_fused_when_present():
-    pytest.importorskip("irrepscope.model.tensor_product", reason="issue 7 not merged yet")
+def test_factory_builds_fused():
     message = make_edge_message("fused", IN, SH, OUT, 6, 5)
     assert isinstance(message, EdgeMessage)
     assert sum(p.numel() for p in message.parameters()) == 6 * 5 + 5 * message.weight_numel
@@ -78,3 +73,23 @@ def test_factory_builds_fused_when_present():
 def test_unreachable_output_irreps_are_a_config_error():
     with pytest.raises(ConfigError, match="no tensor-product path reaches"):
         E3nnEdgeMessage("4x0e", "1x0e+1x2e", "4x0e+4x1o", 6, 5)
+
+
+def test_message_steps_import_one_way():
+    """The registry knows every implementation; implementations never import the registry, and
+    imports among them go one way (message <- tensor_product <- aggregate, message <- cueq)."""
+    import ast
+    from pathlib import Path
+
+    import irrepscope.model as package
+
+    root = Path(package.__file__).parent
+    allowed = {"message": set(), "tensor_product": {"message"}, "cueq_message": {"message"},
+               "aggregate": {"tensor_product"}}
+    steps = set(allowed) | {"message_steps"}
+    for name, ok in allowed.items():
+        tree = ast.parse((root / f"{name}.py").read_text())
+        imported = {node.module.rsplit(".", 1)[-1] for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module
+                    and node.module.startswith("irrepscope.model.")}
+        assert imported & steps <= ok, f"{name} imports {imported & steps - ok}"

@@ -9,12 +9,12 @@ import torch
 import yaml
 
 from irrepscope.model import ModelConfig, build_model
-from irrepscope.model.message import E3nnEdgeMessage, make_edge_message
+from irrepscope.model.message import E3nnEdgeMessage
+from irrepscope.model.message_steps import convert_state_dict, make_edge_message
 from irrepscope.model.tensor_product import (
     FusedEdgeMessage,
     convert_e3nn_to_fused,
     convert_fused_to_e3nn,
-    convert_state_dict,
 )
 from irrepscope.testing import (
     REFERENCE_MODELS,
@@ -140,7 +140,8 @@ def test_whole_model_energies_and_gradients_on_qm9(orders, hidden, qm9_molecules
     torch.manual_seed(0)
     models = {}
     for kind in ("e3nn", "fused"):
-        config = ModelConfig(orders=orders, hidden=hidden, sh_backend="e3nn", tensor_product=kind)
+        config = ModelConfig(orders=orders, hidden=hidden, sh_backend="e3nn", tensor_product=kind,
+                             aggregate="never")
         models[kind] = build_model(config, dtype=torch.float64)
     models["fused"].load_state_dict(convert_state_dict(models["e3nn"], to="fused"))
     assert (sum(p.numel() for p in models["fused"].parameters())
@@ -166,19 +167,20 @@ def test_hidden_blocks_share_one_sh_operand(qm9_molecules, make_batch, monkeypat
     """The SH @ CG product is computed once per distinct message step, with the same energies."""
     batch = make_batch(qm9_molecules[:3])
     torch.manual_seed(0)
-    model = build_model(ModelConfig(orders=[0, 1, 2], hidden=4, num_layers=3), dtype=torch.float64)
+    model = build_model(ModelConfig(orders=[0, 1, 2], hidden=4, num_layers=3,
+                                    aggregate="never"), dtype=torch.float64)
     calls = []
     original = FusedEdgeMessage.edge_operand
 
-    def counted(self, sh):
+    def counted(self, sh, aggregated=False):
         calls.append(self.edge_operand_key())
-        return original(self, sh)
+        return original(self, sh, aggregated)
 
     monkeypatch.setattr(FusedEdgeMessage, "edge_operand", counted)
     shared = model(batch)
     assert len(model.blocks) == 5 and len(calls) == 2  # input block, then one for 4 hidden blocks
     assert len(set(calls)) == 2
-    monkeypatch.setattr(FusedEdgeMessage, "edge_operand_key", lambda self: None)
+    monkeypatch.setattr(FusedEdgeMessage, "edge_operand_key", lambda self, aggregated=False: None)
     calls.clear()
     unshared = model(batch)
     assert len(calls) == 5

@@ -14,6 +14,7 @@ _TARGETS = {
     "sph": "irrepscope.bench.sph",
     "data": "irrepscope.bench.data",
     "train": "irrepscope.bench.train",
+    "train-graphs": "irrepscope.bench.train_graphs",
     "train-gpu": "irrepscope.bench.train_gpu",
     "demo": "irrepscope.bench.demo",
 }

@@ -35,22 +35,26 @@ CONFIGS = [([0, 1, 2], 32, 4.0), ([0, 1, 2, 3, 4], 16, 15.0), ([0, 1, 2, 3, 4, 5
 BOUND_GOAL = 0.5
 BATCH_SIZE = 32
 THREADS = int(os.environ.get("IRREPSCOPE_BENCH_THREADS", "2"))  # override only on busy machines
-BUILDS = {"stock": {"sh_backend": "e3nn", "tensor_product": "e3nn"},
-          "fused": {"sh_backend": "auto", "tensor_product": "fused"}}
+# fused: per-edge weights everywhere; new: the cost model's choice per block (the default);
+# aggregate: aggregate-then-weight everywhere
+BUILDS = {"stock": {"sh_backend": "e3nn", "tensor_product": "e3nn", "aggregate": "never"},
+          "fused": {"sh_backend": "auto", "tensor_product": "fused", "aggregate": "never"},
+          "new": {"sh_backend": "auto", "tensor_product": "fused", "aggregate": "auto"},
+          "aggregate": {"sh_backend": "auto", "tensor_product": "fused", "aggregate": "always"}}
 # glibc: never mmap (freed memory returns to the heap), never trim the heap
 TUNED_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
 # measured runs: (name, build, extra environment of the worker process)
 RUNS = [("stock", "stock", {}), ("fused", "fused", {}), ("stock_tuned", "stock", TUNED_MALLOC)]
 
 
-def qm9_batches(num_batches: int, graph: str = "bonds") -> list:
-    """``num_batches`` fixed batches of 32 QM9 molecules (``graph``: bonds or radius, 6 Å
-    cutoff), seeded train split."""
+def qm9_batches(num_batches: int, graph: str = "bonds", cutoff: float = 6.0) -> list:
+    """``num_batches`` fixed batches of 32 QM9 molecules (``graph``: 'bonds' or 'radius' with
+    ``cutoff`` Å), seeded train split."""
     from torch_geometric.data import Batch
 
     from irrepscope.data import load_dataset, make_split
 
-    dataset = load_dataset(source="qm9", graph=graph)
+    dataset = load_dataset(source="qm9", graph=graph, cutoff=cutoff, progress=False)
     train = make_split(len(dataset)).train[: num_batches * BATCH_SIZE]
     graphs = [dataset[int(i)] for i in train]
     return [Batch.from_data_list(graphs[k:k + BATCH_SIZE])
@@ -84,12 +88,13 @@ def step_multiply_adds(model: torch.nn.Module, batches: list) -> float:
 
 
 def build(orders: list[int], hidden: int, kind: str, seed: int = 0,
-          builds: dict[str, dict] = BUILDS) -> tuple:
+          builds: dict[str, dict] = BUILDS, cutoff: float = 6.0) -> tuple:
     """(model, AdamW optimizer) of build ``kind`` (a key of ``builds``), float32, the same seed."""
     from irrepscope.model import ModelConfig, build_model
 
     torch.manual_seed(seed)
-    model = build_model(ModelConfig(orders=orders, hidden=hidden, **builds[kind]))
+    model = build_model(ModelConfig(orders=orders, hidden=hidden, cutoff=cutoff,
+                                    **builds[kind]))
     return model, torch.optim.AdamW(model.parameters(), lr=1e-3)
 
 
@@ -162,11 +167,11 @@ def profile_breakdown(model, optimizer, batches, top: int = 6) -> str:
 
 
 def _step_worker(connection, orders: list[int], hidden: int, kind: str, num_batches: int,
-                 warm_up: bool) -> None:
+                 warm_up: bool, graph: str, cutoff: float) -> None:
     """Worker process: build, warm up, then answer 'time' / 'profile' / 'work' until 'stop'."""
     torch.set_num_threads(THREADS)
-    batches = qm9_batches(num_batches)
-    model, optimizer = build(orders, hidden, kind)
+    batches = qm9_batches(num_batches, graph, cutoff)
+    model, optimizer = build(orders, hidden, kind, cutoff=cutoff)
     if warm_up:  # first-call setup, allocator
         train_steps(model, optimizer, batches[:1])
     connection.send("ready")
@@ -179,6 +184,9 @@ def _step_worker(connection, orders: list[int], hidden: int, kind: str, num_batc
             connection.send(profile_breakdown(model, optimizer, batches))
         elif command.startswith("env:"):  # what a variable is in this worker (tests)
             connection.send(os.environ.get(command[4:]))
+        elif command == "graph":  # edges per atom of the batches
+            connection.send(sum(b.edge_index.shape[1] for b in batches)
+                            / sum(b.num_nodes for b in batches))
         elif command == "work":
             connection.send((step_multiply_adds(model, batches),
                              sum(p.numel() for p in model.parameters())))
@@ -189,13 +197,15 @@ class StepWorker:
     """One build of one configuration, training in its own process (``env`` added to its own)."""
 
     def __init__(self, orders: list[int], hidden: int, kind: str, num_batches: int,
-                 env: dict[str, str], warm_up: bool = True) -> None:
+                 env: dict[str, str], warm_up: bool = True, graph: str = "bonds",
+                 cutoff: float = 6.0) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")
         self.connection, child_end = context.Pipe()
         self.process = context.Process(target=_step_worker,
-                                       args=(child_end, orders, hidden, kind, num_batches, warm_up))
+                                       args=(child_end, orders, hidden, kind, num_batches, warm_up,
+                                             graph, cutoff))
         saved = {key: os.environ.get(key) for key in env}
         os.environ.update(env)  # a spawned child starts with the parent's environment
         try:
@@ -249,7 +259,7 @@ def measure_config(orders, hidden, num_batches, repeats, runs=RUNS) -> dict:
         for worker in workers.values():
             worker.close()
     step = {name: statistics.median(t) for name, t in times.items()}
-    memory = {kind: peak_step_memory_mib(orders, hidden, kind) for kind in BUILDS}
+    memory = {kind: peak_step_memory_mib(orders, hidden, kind) for kind in ("stock", "fused")}
     result = {
         "L": orders, "h": hidden, "params": params,
         "stock": BATCH_SIZE / step["stock"], "fused": BATCH_SIZE / step["fused"],

@@ -17,6 +17,7 @@ from irrepscope.errors import ConfigError
 MAX_ORDER = 10
 SH_BACKENDS = ("auto", "torch", "triton", "e3nn")
 TENSOR_PRODUCTS = ("e3nn", "fused", "cueq")
+AGGREGATE = ("auto", "always", "never")
 
 
 @dataclass
@@ -34,6 +35,7 @@ class ModelConfig:
     output_dim: int = 1
     sh_backend: str = "auto"
     tensor_product: str = "fused"
+    aggregate: str = "auto"
     gate: bool = False
     irrep_dropout: float = 0.0
     label_mean: float = -76.116
@@ -87,6 +89,12 @@ class ModelConfig:
             from irrepscope.model.cueq_message import require_cuequivariance
 
             require_cuequivariance()
+        if self.aggregate not in AGGREGATE:
+            raise ConfigError(f"model.aggregate must be one of {', '.join(AGGREGATE)}, "
+                              f"got {self.aggregate!r}")
+        if self.aggregate == "always" and self.tensor_product != "fused":
+            raise ConfigError(f"model.aggregate 'always' needs model.tensor_product 'fused' "
+                              f"(got {self.tensor_product!r}); use aggregate: auto or never")
         if not isinstance(self.gate, bool):
             raise ConfigError(f"model.gate must be true or false, got {self.gate!r}")
         return self

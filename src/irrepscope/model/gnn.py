@@ -20,6 +20,7 @@ from torch import nn
 from irrepscope.errors import ConfigError, DataError
 from irrepscope.model.config import ModelConfig
 from irrepscope.model.dtype import default_dtype
+from irrepscope.model.edge_layout import edge_layout
 from irrepscope.model.interaction import InteractionBlock, edge_features
 from irrepscope.model.irreps import hidden_irreps, sh_irreps
 
@@ -63,7 +64,8 @@ class EquivariantGNN(nn.Module):
         self.irreps_hidden = hidden_irreps(c.orders, c.hidden)
         self.embedding = nn.Embedding(c.num_elements, c.embedding_dim, padding_idx=0)
         common = dict(num_basis=c.num_basis, radial_hidden=c.hidden, degree_norm=c.degree_norm,
-                      tensor_product=c.tensor_product, gate=c.gate, irrep_dropout=c.irrep_dropout)
+                      tensor_product=c.tensor_product, aggregate=c.aggregate, gate=c.gate,
+                      irrep_dropout=c.irrep_dropout)
         blocks = [InteractionBlock(self.irreps_embedding, self.irreps_sh, self.irreps_hidden,
                                    residual=False, **common)]
         blocks += [InteractionBlock(self.irreps_hidden, self.irreps_sh, self.irreps_hidden,
@@ -103,17 +105,23 @@ class EquivariantGNN(nn.Module):
         self._check_elements(z)
         pos = batch.pos.to(self.embedding.weight.dtype)
         c = self.config
-        sh, radial = edge_features(pos, batch.edge_index, c.orders, c.num_basis, c.cutoff,
-                                   c.sh_backend)
+        edge_index = batch.edge_index
+        num_edges, num_nodes = edge_index.shape[1], z.shape[0]
+        aggregated = [block.message.aggregates(num_edges, num_nodes) for block in self.blocks]
+        layout = None
+        if any(aggregated):  # edges by (in-degree, target), once for every block
+            layout = edge_layout(edge_index, num_nodes)
+            edge_index = edge_index[:, layout.order]
+        sh, radial = edge_features(pos, edge_index, c.orders, c.num_basis, c.cutoff, c.sh_backend)
         x = self.embedding(z)
         sh, radial = sh.to(x.dtype), radial.to(x.dtype)
         kept = []
         shared: dict[tuple, torch.Tensor] = {}  # SH-only operands, once per distinct message step
-        for index, block in enumerate(self.blocks):
-            key = block.message.edge_operand_key()
+        for index, (block, summed_first) in enumerate(zip(self.blocks, aggregated, strict=True)):
+            key = block.message.edge_operand_key(summed_first)
             if key is not None and key not in shared:
-                shared[key] = block.message.edge_operand(sh)
-            x = block(x, batch.edge_index, sh, radial, shared.get(key))
+                shared[key] = block.message.edge_operand(sh, summed_first)
+            x = block(x, edge_index, sh, radial, shared.get(key), layout)
             if feature_hook is not None:
                 replaced = feature_hook(index, x, block.irreps_out)
                 x = x if replaced is None else replaced

@@ -17,13 +17,30 @@ from irrepscope.model.gnn import model_config_of
 from irrepscope.model.interaction import gated_irreps
 from irrepscope.model.irreps import hidden_irreps, sh_irreps
 from irrepscope.model.message import tensor_product_paths
+from irrepscope.model.message_cost import break_even_degree, pair_sizes
+
+
+def message_step_choice(config: Any, irreps_in: o3.Irreps, irreps_sh: o3.Irreps,
+                        message_irreps: o3.Irreps) -> tuple[str, float | None]:
+    """(text, edges per atom from which a block aggregates before weighting, or None: never)."""
+    c = model_config_of(config)
+    if c.tensor_product != "fused" or c.aggregate == "never":
+        return "per-edge weights", None
+    if c.aggregate == "always":
+        return "aggregate-then-weight", 0.0
+    degree = break_even_degree(pair_sizes(irreps_in, irreps_sh, message_irreps), c.hidden)
+    if degree is None:
+        return "per-edge weights (cost model: aggregation never cheaper)", None
+    return (f"cost model: per-edge weights below {degree:.1f} edges/atom, "
+            f"aggregate-then-weight from there"), degree
 
 
 def _block_info(index: int, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps,
-                gate: bool, residual: bool, num_basis: int, radial_hidden: int) -> dict[str, Any]:
-    message_irreps = gated_irreps(irreps_out) if gate else irreps_out
+                residual: bool, c: Any) -> dict[str, Any]:
+    message_irreps = gated_irreps(irreps_out) if c.gate else irreps_out
     paths = tensor_product_paths(irreps_in, irreps_sh, message_irreps)
     weights = sum(p.num_weights for p in paths)
+    choice, degree = message_step_choice(c, irreps_in, irreps_sh, message_irreps)
     return {
         "index": index,
         "name": "input" if index == 0 else f"hidden_{index}",
@@ -36,7 +53,9 @@ def _block_info(index: int, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_o
                   for p in paths],
         "num_paths": len(paths),
         "weights_per_edge": weights,
-        "parameters": num_basis * radial_hidden + radial_hidden * weights,
+        "parameters": c.num_basis * c.hidden + c.hidden * weights,
+        "message_step": choice,
+        "aggregate_from_edges_per_atom": degree,
     }
 
 
@@ -45,10 +64,9 @@ def model_info(config: Any) -> dict[str, Any]:
     c = model_config_of(config).validate()
     irreps_embedding = o3.Irreps(f"{c.embedding_dim}x0e")
     irreps_sh, irreps_hidden = sh_irreps(c.orders), hidden_irreps(c.orders, c.hidden)
-    blocks = [_block_info(0, irreps_embedding, irreps_sh, irreps_hidden, c.gate, False,
-                          c.num_basis, c.hidden)]
-    blocks += [_block_info(i, irreps_hidden, irreps_sh, irreps_hidden, c.gate, True,
-                           c.num_basis, c.hidden) for i in range(1, c.num_layers + 2)]
+    blocks = [_block_info(0, irreps_embedding, irreps_sh, irreps_hidden, False, c)]
+    blocks += [_block_info(i, irreps_hidden, irreps_sh, irreps_hidden, True, c)
+               for i in range(1, c.num_layers + 2)]
     embedding = c.num_elements * c.embedding_dim
     readout = sum(mul * c.output_dim for mul, ir in irreps_hidden if ir == o3.Irrep("0e"))
     head = c.output_dim + 1
@@ -58,6 +76,7 @@ def model_info(config: Any) -> dict[str, Any]:
         "num_layers": c.num_layers,
         "num_blocks": len(blocks),
         "tensor_product": c.tensor_product,
+        "aggregate": c.aggregate,
         "sh_backend": c.sh_backend,
         "gate": c.gate,
         "irrep_dropout": c.irrep_dropout,
@@ -122,7 +141,8 @@ def format_model_info(info: dict[str, Any]) -> str:
     """Human-readable text of ``model_info``'s dict."""
     lines = [
         f"orders L={info['orders']}  h={info['hidden']}  blocks={info['num_blocks']}  "
-        f"tensor_product={info['tensor_product']}  sh_backend={info['sh_backend']}  "
+        f"tensor_product={info['tensor_product']}  aggregate={info['aggregate']}  "
+        f"sh_backend={info['sh_backend']}  "
         f"gate={info['gate']}  irrep_dropout={info['irrep_dropout']}",
         f"spherical harmonics: {info['sh_irreps']}",
         f"hidden irreps:       {info['hidden_irreps']}  (dim {info['hidden_dim']})",
@@ -136,6 +156,7 @@ def format_model_info(info: dict[str, Any]) -> str:
             f"{block['num_paths']} paths, {block['weights_per_edge']:,} weights/edge, "
             f"{block['parameters']:,} parameters"
         )
+        lines.append(f"    message step: {block['message_step']}")
         if previous is not None and block["paths"] == previous["paths"]:
             lines.append(f"    paths as in block {previous['index']}")
         else:

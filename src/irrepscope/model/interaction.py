@@ -14,7 +14,8 @@ from e3nn import o3
 from e3nn.nn import Activation, Gate
 from torch import nn
 
-from irrepscope.model.message import make_edge_message
+from irrepscope.model.edge_layout import EdgeLayout
+from irrepscope.model.message_steps import make_edge_message
 from irrepscope.model.radial import bessel_basis
 
 
@@ -87,15 +88,19 @@ class InteractionBlock(nn.Module):
     """Convolution: message(x[source], sh, radial) summed at target / degree_norm (+ residual).
 
     forward(x [N, irreps_in.dim], edge_index [2, E], sh [E, irreps_sh.dim], radial [E, num_basis],
-    edge_operand=None) -> [N, irreps_out.dim]; ``edge_operand`` is the message step's SH-only
-    operand when the caller shares it between blocks (see ``EdgeMessage.edge_operand``).
-    Optional (off by default): gate nonlinearity, irrep-wise dropout.
+    edge_operand=None, layout=None) -> [N, irreps_out.dim]; ``edge_operand`` is the message
+    step's SH-only operand when the caller shares it between blocks (see
+    ``EdgeMessage.edge_operand``), ``layout`` the batch's ``EdgeLayout`` when the edges are in its
+    order. ``tensor_product`` names the message step; with 'fused', ``aggregate`` ('auto',
+    'always', 'never') chooses between per-edge weights and aggregate-then-weight
+    (``irrepscope.model.aggregate``). Optional (off by default): gate nonlinearity, irrep-wise
+    dropout.
     """
 
     def __init__(self, irreps_in: o3.Irreps | str, irreps_sh: o3.Irreps | str,
                  irreps_out: o3.Irreps | str, *, num_basis: int, radial_hidden: int,
-                 degree_norm: float, tensor_product: str = "e3nn", residual: bool = False,
-                 gate: bool = False, irrep_dropout: float = 0.0) -> None:
+                 degree_norm: float, tensor_product: str = "e3nn", aggregate: str = "never",
+                 residual: bool = False, gate: bool = False, irrep_dropout: float = 0.0) -> None:
         super().__init__()
         self.irreps_in, self.irreps_sh = o3.Irreps(irreps_in), o3.Irreps(irreps_sh)
         self.irreps_out = o3.Irreps(irreps_out)
@@ -106,16 +111,19 @@ class InteractionBlock(nn.Module):
             )
         self.residual = residual
         message_irreps = gated_irreps(self.irreps_out) if gate else self.irreps_out
-        self.message = make_edge_message(tensor_product, self.irreps_in, self.irreps_sh,
-                                         message_irreps, num_basis, radial_hidden)
+        kind, options = tensor_product, {}
+        if tensor_product == "fused" and aggregate != "never":
+            kind, options = "aggregate", {"mode": aggregate}
+        self.message = make_edge_message(kind, self.irreps_in, self.irreps_sh, message_irreps,
+                                         num_basis, radial_hidden, **options)
         self.nonlinearity = _nonlinearity(self.irreps_out) if gate else None
         self.dropout = IrrepDropout(self.irreps_out, irrep_dropout) if irrep_dropout > 0 else None
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, sh: torch.Tensor,
-                radial: torch.Tensor, edge_operand: torch.Tensor | None = None) -> torch.Tensor:
-        messages = self.message(x[edge_index[0]], sh, radial, edge_operand)
-        out = torch.zeros(x.shape[0], messages.shape[-1], dtype=messages.dtype, device=x.device)
-        out = out.index_add(0, edge_index[1], messages) / self.degree_norm
+                radial: torch.Tensor, edge_operand: torch.Tensor | None = None,
+                layout: EdgeLayout | None = None) -> torch.Tensor:
+        out = self.message.aggregate(x, edge_index, sh, radial, edge_operand,
+                                     layout) / self.degree_norm
         if self.nonlinearity is not None:
             out = self.nonlinearity(out)
         if self.dropout is not None:

@@ -2,9 +2,9 @@
 
 ``EdgeMessage`` is the interface every implementation follows:
 ``forward(node_src [E, irreps_in.dim], sh [E, irreps_sh.dim], radial_basis [E, num_basis])
--> [E, irreps_out.dim]``. ``E3nnEdgeMessage`` is the reference implementation (stock e3nn);
-``irrepscope.model.tensor_product.FusedEdgeMessage`` (issue 7) and
-``irrepscope.model.cueq_message.CueqEdgeMessage`` (cuequivariance-torch) compute the same function.
+-> [E, irreps_out.dim]``, and ``aggregate`` sums the messages per receiving atom.
+``E3nnEdgeMessage`` is the reference implementation (stock e3nn); the others
+(``irrepscope.model.message_steps`` names them all) compute the same function.
 
 Parameter layout of ``E3nnEdgeMessage`` (stable; weight converters rely on it):
 - ``radial.weight_in`` [num_basis, radial_hidden], ``radial.weight_out`` [radial_hidden,
@@ -23,6 +23,7 @@ from e3nn import o3
 from torch import nn
 
 from irrepscope.errors import ConfigError
+from irrepscope.model.edge_layout import EdgeLayout
 from irrepscope.model.radial import RadialMLP
 
 
@@ -88,11 +89,30 @@ class EdgeMessage(nn.Module):
         """
         raise NotImplementedError
 
-    def edge_operand_key(self) -> tuple | None:
-        """Modules with equal keys compute the same ``edge_operand(sh)`` (None: nothing shared)."""
+    def aggregate(self, x: torch.Tensor, edge_index: torch.Tensor, sh: torch.Tensor,
+                  radial_basis: torch.Tensor, edge_operand: torch.Tensor | None = None,
+                  layout: EdgeLayout | None = None) -> torch.Tensor:
+        """x [N, irreps_in.dim], edge_index [2, E] -> messages summed per target, [N, out dim].
+
+        ``layout``: the batch's ``EdgeLayout`` when the edges are in its order (used by
+        implementations that sum before weighting; this one ignores it).
+        """
+        messages = self(x[edge_index[0]], sh, radial_basis, edge_operand)
+        out = torch.zeros(x.shape[0], messages.shape[-1], dtype=messages.dtype, device=x.device)
+        return out.index_add(0, edge_index[1], messages)
+
+    def aggregates(self, num_edges: int, num_nodes: int) -> bool:
+        """Whether ``aggregate`` sums before weighting for E edges into N atoms (needs a layout)."""
+        return False
+
+    def edge_operand_key(self, aggregated: bool = False) -> tuple | None:
+        """Modules with equal keys compute the same ``edge_operand(sh)`` (None: nothing shared).
+
+        ``aggregated``: the key of the operand ``aggregate`` uses when it sums before weighting.
+        """
         return None
 
-    def edge_operand(self, sh: torch.Tensor) -> torch.Tensor | None:
+    def edge_operand(self, sh: torch.Tensor, aggregated: bool = False) -> torch.Tensor | None:
         """Per-edge tensor that depends on the SH only (None for implementations without one)."""
         return None
 
@@ -122,21 +142,3 @@ class E3nnEdgeMessage(EdgeMessage):
         """[E, irreps_in.dim], [E, irreps_sh.dim], [E, num_basis] -> [E, irreps_out.dim]."""
         return self.tp(node_src, sh, self.radial(radial_basis))
 
-
-def make_edge_message(kind: str, irreps_in: o3.Irreps | str, irreps_sh: o3.Irreps | str,
-                      irreps_out: o3.Irreps | str, num_basis: int,
-                      radial_hidden: int) -> EdgeMessage:
-    """The message step of ``kind`` (model.tensor_product): 'e3nn' (reference), 'fused', 'cueq'."""
-    if kind == "e3nn":
-        cls: type[EdgeMessage] = E3nnEdgeMessage
-    elif kind == "fused":
-        from irrepscope.model.tensor_product import FusedEdgeMessage
-
-        cls = FusedEdgeMessage
-    elif kind == "cueq":
-        from irrepscope.model.cueq_message import CueqEdgeMessage
-
-        cls = CueqEdgeMessage
-    else:
-        raise ConfigError(f"model.tensor_product must be 'e3nn', 'fused' or 'cueq', got {kind!r}")
-    return cls(irreps_in, irreps_sh, irreps_out, num_basis, radial_hidden)

@@ -42,9 +42,8 @@ import math
 import torch
 from e3nn import o3
 
-from irrepscope.errors import ConfigError
 from irrepscope.model.cg_paths import build_plan, multiply_adds_per_edge
-from irrepscope.model.message import E3nnEdgeMessage, EdgeMessage
+from irrepscope.model.message import EdgeMessage
 from irrepscope.model.radial import silu_second_moment_scale
 
 
@@ -75,12 +74,12 @@ class FusedEdgeMessage(EdgeMessage):
             if self.plan.in_slices[pair.i_in][1] == 1:
                 self._folded.setdefault(pair.i_in, []).append(q)
 
-    def edge_operand_key(self) -> tuple:
+    def edge_operand_key(self, aggregated: bool = False) -> tuple:
         """Equal for every message step with these irreps and radial width (same cg_matrix)."""
         return ("fused", str(self.irreps_in), str(self.irreps_sh), str(self.irreps_out),
                 self.radial_hidden)
 
-    def edge_operand(self, sh: torch.Tensor) -> torch.Tensor:
+    def edge_operand(self, sh: torch.Tensor, aggregated: bool = False) -> torch.Tensor:
         """Transposed per-edge Clebsch-Gordan matrices of every pair, flat: sh @ cg_matrix."""
         return sh @ self.cg_matrix.to(sh.dtype)
 
@@ -159,27 +158,3 @@ def convert_fused_to_e3nn(message: FusedEdgeMessage) -> dict[str, torch.Tensor]:
     return {"radial.weight_in": message.weight_in.detach().clone(),
             "radial.weight_out": weight_out}
 
-
-def convert_state_dict(model: torch.nn.Module, to: str) -> dict[str, torch.Tensor]:
-    """``model``'s state dict with every message step converted to layout ``to``.
-
-    ``to`` is a ``model.tensor_product`` value: the result loads into the same architecture built
-    with ``tensor_product: <to>`` (checkpoints move freely between implementations; 'e3nn' and
-    'cueq' share one layout; every other entry is copied unchanged).
-    """
-    from irrepscope.model.cueq_message import CueqEdgeMessage
-
-    if to not in ("fused", "e3nn", "cueq"):
-        raise ConfigError(f"convert_state_dict: to must be 'fused', 'e3nn' or 'cueq', got {to!r}")
-    e3nn_layout = (E3nnEdgeMessage, CueqEdgeMessage)
-    source = e3nn_layout if to == "fused" else FusedEdgeMessage
-    state = {key: value.detach().clone() for key, value in model.state_dict().items()}
-    for name, module in model.named_modules():
-        if isinstance(module, source):
-            prefix = f"{name}." if name else ""
-            for key in module.state_dict():
-                del state[prefix + key]
-            converted = (convert_e3nn_to_fused(module) if to == "fused"
-                         else convert_fused_to_e3nn(module))
-            state.update({prefix + key: value for key, value in converted.items()})
-    return state
