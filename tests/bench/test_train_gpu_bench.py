@@ -72,3 +72,4 @@ def test_chosen_configurations_are_measured_and_named_in_the_command(tmp_path, c
     assert "irrepscope bench train-gpu --quick --configs '0,2:4'" in record.read_text()
     assert main(["bench", "train-gpu", "--configs", "0,1,2", "--no-record"]) == 2
     assert "a configuration is ORDERS:HIDDEN such as '0,1,2:32'" in capsys.readouterr().err
+

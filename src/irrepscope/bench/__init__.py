@@ -21,7 +21,8 @@ _TARGETS = {
 
 
 # target -> options its ``run`` takes besides (quick, record)
-OPTIONS = {"sph": ("sizes", "sets", "compiled"), "train-gpu": ("graphs", "configs")}
+OPTIONS = {"sph": ("sizes", "sets", "compiled"), "train-gpu": ("graphs", "configs"),
+           "train-graphs": ("graphs", "configs", "scaling_configs")}
 
 
 def run_benchmarks(target: str, quick: bool = False, record: Path | None = None,

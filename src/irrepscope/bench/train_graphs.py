@@ -89,9 +89,18 @@ def run(quick: bool = False, record: Path | None = None, configs=None, graphs=No
         scaling_configs=None, cutoffs=None) -> dict[str, list[dict]]:
     """Measure both tables; print them and record them in ``record`` when given.
 
-    ``configs`` [(orders, h)], ``graphs`` [(kind, cutoff)], ``scaling_configs``, ``cutoffs``:
-    subsets of the defaults (``CONFIGS``, ``GRAPHS``, ``SCALING_CONFIGS``, ``SCALING_CUTOFFS``).
+    ``configs`` [(orders, h)], ``graphs`` [(kind, cutoff) or kind, at 6 Å], ``scaling_configs``,
+    ``cutoffs``: subsets of the defaults (``CONFIGS``, ``GRAPHS``, ``SCALING_CONFIGS``,
+    ``SCALING_CUTOFFS``). A run on a subset of configs or graphs is recorded in its own section.
     """
+    options = []
+    if graphs is not None:
+        graphs = [(g, 6.0) if isinstance(g, str) else tuple(g) for g in graphs]
+        if graphs != GRAPHS:
+            options.append("--graphs " + ",".join(g for g, _ in graphs))
+    if configs is not None and [tuple(c) for c in configs] != [(o, h) for o, h, _ in CONFIGS]:
+        options.append("--configs " + " ".join(f"'{','.join(map(str, o))}:{h}'"
+                                                for o, h in configs))
     torch.set_num_threads(THREADS)
     num_batches, repeats = (1, 3) if quick else (2, 3)
     configs = [(o, h) for o, h, _ in CONFIGS] if configs is None else configs
@@ -123,5 +132,6 @@ def run(quick: bool = False, record: Path | None = None, configs=None, graphs=No
             f"{graphs_table(measured)}\n\n"
             f"Cutoff scaling (radius graphs; the model's cutoff equals the graph's):\n\n"
             f"{scaling_table(scaling)}\n")
-    publish(body, record, "train-graphs", quick)
+    publish(body, record, "train-graphs", quick, options=" ".join(options),
+            section="train-graphs (subset)" if options else None)
     return {"graphs": measured, "scaling": scaling}
