@@ -201,3 +201,18 @@ def test_checkpoint_trained_aggregated_loads_into_per_edge_and_e3nn(qm9_molecule
     back = build_model(ModelConfig(**config, aggregate="always"), dtype=torch.float64)
     back.load_state_dict(convert_state_dict(e3nn, to="aggregate"))
     torch.testing.assert_close(back(batch), energies, atol=ATOL, rtol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("graph", ["bonds", "radius"])
+def test_aggregating_model_on_cuda_matches_e3nn_layout(graph, qm9_molecules, make_radius_batch,
+                                                       make_batch):
+    """The same agreement on a CUDA device (bmm into preallocated sums, the layout on device)."""
+    batch = (make_batch if graph == "bonds" else make_radius_batch)(qm9_molecules[:3])
+    torch.manual_seed(0)
+    reference = build_model(ModelConfig(orders=[0, 1, 2], hidden=8, tensor_product="e3nn",
+                                        sh_backend="e3nn"), dtype=torch.float64).cuda()
+    aggregated = build_model(ModelConfig(orders=[0, 1, 2], hidden=8, aggregate="always"),
+                             dtype=torch.float64).cuda()
+    aggregated.load_state_dict(convert_state_dict(reference, to="aggregate"))
+    assert_fused_model_agrees(reference, aggregated, batch.to("cuda"), ATOL)
