@@ -27,7 +27,8 @@ fi
 SPH_ARGS=(--sizes 20,24 --orders '[0..10]' '[0,3,4,5,6]' '[10]' --no-compile)
 if [ "$STAGE" = 3 ]; then
     timeout 80 $PYTEST -n 8 --junitxml="$OUT/pytest3.xml" tests/sph/test_triton_gpu.py \
-        tests/sph/test_triton_backend.py tests/model/test_gnn.py > "$OUT/pytest3.log" 2>&1
+        tests/sph/test_triton_backend.py tests/model/test_gnn.py tests/model/test_aggregate.py \
+        > "$OUT/pytest3.log" 2>&1
     echo "pytest stage 3: exit $?"; tail -3 "$OUT/pytest3.log"
     timeout 70 python3 -m irrepscope.cli bench sph "${SPH_ARGS[@]}" \
         --record "$OUT/benchmarks.md" > "$OUT/bench_sph.log" 2>&1
@@ -41,6 +42,7 @@ elif [ "$STAGE" = 1 ]; then
 'triton', triton.__version__, 'e3nn', e3nn.__version__, torch.cuda.get_device_name(0))"; } \
         > "$OUT/device.txt" 2>&1
     $PYTEST -n 8 --junitxml="$OUT/pytest1.xml" tests/sph tests/model/test_gnn.py \
+        tests/model/test_aggregate.py \
         > "$OUT/pytest1.log" 2>&1
     echo "pytest stage 1: exit $?"; tail -3 "$OUT/pytest1.log"
     python3 -m irrepscope.cli bench sph "${SPH_ARGS[@]}" --record "$OUT/benchmarks.md" \
