@@ -2,6 +2,10 @@
 
 Defaults are the paper's Table 2 (embedding 64, 20 Bessel functions, cutoff 6.0 Å, degree
 normalization 6.0828, label mean/std -76.116/10.3238 eV) with the canonical L=[0, 1, 2], h=32.
+``energy_reference`` (see ``irrepscope.model.references``): ``global_mean_std`` (the paper's,
+uses label_mean/label_std) or ``element_least_squares`` (per-element energies fitted on the
+training split). ``readout_init``: ``random`` (the paper's) or ``zero`` (the readout starts at
+zero, so an untrained model predicts its energy reference exactly).
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from irrepscope.errors import ConfigError
+from irrepscope.model.references import ENERGY_REFERENCES
 
 MAX_ORDER = 10
 SH_BACKENDS = ("auto", "torch", "triton", "e3nn")
 TENSOR_PRODUCTS = ("e3nn", "fused", "cueq")
+READOUT_INITS = ("random", "zero")
 
 
 @dataclass
@@ -38,6 +44,8 @@ class ModelConfig:
     irrep_dropout: float = 0.0
     label_mean: float = -76.116
     label_std: float = 10.3238
+    energy_reference: str = "global_mean_std"
+    readout_init: str = "random"
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
@@ -87,6 +95,11 @@ class ModelConfig:
             from irrepscope.model.cueq_message import require_cuequivariance
 
             require_cuequivariance()
+        for name, choices in (("energy_reference", ENERGY_REFERENCES),
+                              ("readout_init", READOUT_INITS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"model.{name} must be one of {', '.join(choices)}, "
+                                  f"got {getattr(self, name)!r}")
         if not isinstance(self.gate, bool):
             raise ConfigError(f"model.gate must be true or false, got {self.gate!r}")
         return self

@@ -8,7 +8,8 @@ Run directory layout (everything needed to reproduce and analyse a run)::
     last.ckpt          Lightning checkpoint after the latest epoch (atomic write)
     best.ckpt          checkpoint of the epoch with the lowest val_mse (atomic write)
     versions.json      python, torch, e3nn, lightning, torch_geometric, numpy, irrepscope
-    test_metrics.json  test MSE/MAE of best.ckpt, its epoch, parameter count, training wall time
+    baseline.json      composition baseline: element-count least squares fitted on train
+    test_metrics.json  test MSE/MAE of best.ckpt beside the baseline's, epoch, parameters, time
     logs/              Lightning's CSVLogger (per-step loss), TensorBoard when enabled
 """
 
@@ -35,6 +36,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from irrepscope.data.splits import Split, load_split
 from irrepscope.errors import ConfigError, RunDirError
 from irrepscope.model.gnn import EquivariantGNN, build_model
+from irrepscope.train.baseline import CompositionBaseline, baseline_metrics
 from irrepscope.train.callbacks import RunDirCallback, atomic_write_text, read_metrics
 from irrepscope.train.config import (
     RESUMABLE_KEYS,
@@ -43,6 +45,7 @@ from irrepscope.train.config import (
     load_config,
 )
 from irrepscope.train.datamodule import SPLIT_FILE, QM9DataModule, cached_dataset
+from irrepscope.train.ema import WeightAverage
 from irrepscope.train.module import EnergyModule, model_state_dict
 
 CONFIG_FILE = "config.yaml"
@@ -123,7 +126,9 @@ def make_trainer(config: RunConfig, run_dir: Path, callbacks: Sequence[L.Callbac
         gradient_clip_val=t.gradient_clip_val, enable_progress_bar=t.progress_bar,
         enable_checkpointing=True, num_sanity_val_steps=0, use_distributed_sampler=False,
         enable_model_summary=False, default_root_dir=str(run_dir), logger=loggers,
-        callbacks=[RunDirCallback(run_dir), *callbacks],
+        callbacks=[CompositionBaseline(run_dir), RunDirCallback(run_dir),
+                   *([WeightAverage(t.ema_decay)] if t.ema_decay is not None else []),
+                   *callbacks],
     )
 
 
@@ -193,6 +198,7 @@ def _write_test_metrics(run_dir: Path, module: EnergyModule, checkpoint: Path) -
                    parameters=sum(p.numel() for p in module.model.parameters()),
                    epochs_trained=len(rows),
                    wall_time_s=sum(r.get("epoch_time_s") or 0.0 for r in rows))
+    metrics.update(baseline_metrics(run_dir))
     atomic_write_text(run_dir / TEST_METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
 
 
