@@ -14,6 +14,7 @@ _TARGETS = {
     "train": "irrepscope.bench.train",
     "train-gpu": "irrepscope.bench.train_gpu",
     "demo": "irrepscope.bench.demo",
+    "recipe": "irrepscope.bench.recipe",
 }
 
 
