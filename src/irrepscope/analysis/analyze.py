@@ -25,7 +25,7 @@ from irrepscope.analysis.embeddings import (
 )
 from irrepscope.analysis.nsps import NSPSScores, nsps_scores
 from irrepscope.analysis.projection import Projection, phate_projection
-from irrepscope.errors import ConfigError
+from irrepscope.errors import ConfigError, IrrepscopeError
 
 TABLE_COLUMNS = ["block", "l", "columns", "variance_share", "probe_r2_energy", "probe_r2_nsps",
                  "nsps_consistency_raw", "nsps_consistency_invariant", "ablation_rel_mse",
@@ -170,8 +170,9 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
     notes.append(f"Input gradients are taken at the output of block {grad_block} (the input of "
                  f"the last block): the readout is an l=0-only linear map, so dE/dx of the last "
                  f"block's l>0 columns is zero by construction.")
+    baseline = _baseline(run_dir, notes)
     figs = _write_figures(run_dir, out_dir, config, emb, scores, projections, table, panel,
-                          notes)
+                          notes, baseline)
     _write_table(out_dir, table)
     emb.save(out_dir / "embeddings.npz")
     _save_projections(out_dir / "projections.npz", projections, scores.values)
@@ -187,6 +188,8 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
         "test_mse": test_metrics.get("test_mse", test_mse_all),
         "test_mse_recomputed": test_mse_all, "ablation_baseline_mse": mse,
         "test_mae": test_metrics.get("test_mae"), "num_test": len(emb.test_indices),
+        **{f"baseline_{k}": baseline.get(k) for k in ("val_mse", "val_mae", "test_mse",
+                                                     "test_mae")},
         "seed": seed, "last_block": last, "blocks": sorted(emb.joint),
         "nsps_unscorable": scores.num_unscorable, "table": table,
         "figures": {k: str(v.relative_to(out_dir)) for k, v in figs.items()},
@@ -196,9 +199,24 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
                     notes)
 
 
+def _baseline(run_dir: Path, notes: list[str]) -> dict[str, Any]:
+    """The run's composition baseline (baseline.json, computed if missing), or {} with a note."""
+    from irrepscope.train.baseline import run_baseline
+
+    try:
+        baseline = run_baseline(run_dir)
+    except IrrepscopeError as err:
+        notes.append(f"Composition baseline unavailable: {err}")
+        return {}
+    if baseline.get("error"):
+        notes.append(f"Composition baseline unavailable: {baseline['error']}")
+    return baseline
+
+
 def _write_figures(run_dir: Path, out_dir: Path, config: Any, emb: RunEmbeddings,
                    scores: NSPSScores, projections: dict, table: list[dict[str, Any]],
-                   panel: str | None, notes: list[str]) -> dict[str, Path]:
+                   panel: str | None, notes: list[str],
+                   baseline: dict[str, Any]) -> dict[str, Path]:
     orders = list(config.model.orders)
     keys = figures.panel_keys(orders)
     label = f"{run_dir.name}: L={orders}, h={config.model.hidden}"
@@ -228,7 +246,8 @@ def _write_figures(run_dir: Path, out_dir: Path, config: Any, emb: RunEmbeddings
     metrics = run_dir / "metrics.csv"
     if metrics.exists():
         figs["learning_curve"] = figures.figure_learning_curve(
-            metrics, out_dir / "learning_curve.png", f"{label}: learning curve")
+            metrics, out_dir / "learning_curve.png", f"{label}: learning curve",
+            baseline={kind: baseline.get(f"val_{kind}") for kind in ("mse", "mae")})
     else:
         notes.append("Learning curve skipped: metrics.csv is missing.")
     figs["utilization"] = figures.figure_utilization(last_rows, out_dir / "utilization.png",

@@ -164,8 +164,8 @@ class EquivariantGNN(nn.Module):
         molecule, num_molecules = _molecule_index(batch, x.shape[0], x.device)
         graphs = [torch.zeros(num_molecules, f.shape[-1], dtype=f.dtype, device=f.device)
                   .index_add(0, molecule, f) for f in kept]
-        return ModelOutput(self._energy(x, batch.z, molecule, num_molecules, normalized=False), kept,
-                           graphs, self.block_irreps)
+        energy = self._energy(x, batch.z, molecule, num_molecules, normalized=False)
+        return ModelOutput(energy, kept, graphs, self.block_irreps)
 
 
 def model_config_of(config: Any) -> ModelConfig:

@@ -138,6 +138,19 @@ def baseline_metrics(run_dir: Path) -> dict[str, Any]:
             for stage in ("val", "test") for kind in ("mse", "mae") if summary}
 
 
+def format_run_summary(metrics: dict[str, Any]) -> str:
+    """One line: a run's test MSE/MAE beside the composition baseline's (test_metrics.json)."""
+    text = f"test MSE {metrics['test_mse']:.4g} eV², MAE {metrics['test_mae']:.4g} eV"
+    base_mse, base_mae = metrics.get("baseline_test_mse"), metrics.get("baseline_test_mae")
+    if base_mse is None:
+        return text + "; composition baseline unavailable"
+    text += (f"; composition baseline (element counts, least squares) MSE {base_mse:.4g} eV², "
+             f"MAE {base_mae:.4g} eV; model / baseline MSE {metrics['test_mse'] / base_mse:.3g}")
+    if metrics["test_mse"] >= base_mse:
+        text += " -- WORSE than counting atoms"
+    return text
+
+
 class CompositionBaseline(L.Callback):
     """Fits the baseline (and element references) at set-up; writes run_dir/baseline.json."""
 

@@ -1,7 +1,8 @@
-"""LightningModule: MSE loss on label-normalized energies, exact per-epoch metrics in eV.
+"""LightningModule: MSE loss on normalized energies, exact per-epoch metrics in eV.
 
 Loss: ``mean((E_pred - E_true)^2) / scale^2``, targets normalized by the model's energy
-reference (``model.references``: label mean/std, or fitted element energies and residual std). Metrics per stage (``train``/``val``/``test``) and epoch: ``{stage}_mse`` (eV^2),
+reference (``model.references``: label mean/std, or fitted element energies and residual
+std). Metrics per stage (``train``/``val``/``test``) and epoch: ``{stage}_mse`` (eV^2),
 ``{stage}_mae`` (eV), ``{stage}_mae_mev`` (meV), ``{stage}_count`` (molecules). They are kept as
 sums (squared error, absolute error, count) in float64 and sum-reduced over DDP ranks at the end
 of the epoch, so every molecule counts exactly once whatever the number of processes (the

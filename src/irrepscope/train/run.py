@@ -36,7 +36,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from irrepscope.data.splits import Split, load_split
 from irrepscope.errors import ConfigError, RunDirError
 from irrepscope.model.gnn import EquivariantGNN, build_model
-from irrepscope.train.baseline import CompositionBaseline, baseline_metrics
+from irrepscope.train.baseline import CompositionBaseline, baseline_metrics, format_run_summary
 from irrepscope.train.callbacks import RunDirCallback, atomic_write_text, read_metrics
 from irrepscope.train.config import (
     RESUMABLE_KEYS,
@@ -182,11 +182,13 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
         trainer.test(module, datamodule=datamodule, ckpt_path=str(checkpoint), verbose=False,
                      weights_only=True)
     if trainer.is_global_zero:
-        _write_test_metrics(run_dir, module, checkpoint)
+        metrics = _write_test_metrics(run_dir, module, checkpoint)
+        print(f"irrepscope: {run_dir}: {format_run_summary(metrics)}", file=sys.stderr)
     return run_dir
 
 
-def _write_test_metrics(run_dir: Path, module: EnergyModule, checkpoint: Path) -> None:
+def _write_test_metrics(run_dir: Path, module: EnergyModule, checkpoint: Path
+                        ) -> dict[str, Any]:
     """``test_metrics.json``: test errors of ``checkpoint`` plus size and training time."""
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     rows = read_metrics(run_dir / "metrics.csv")
@@ -200,6 +202,15 @@ def _write_test_metrics(run_dir: Path, module: EnergyModule, checkpoint: Path) -
                    wall_time_s=sum(r.get("epoch_time_s") or 0.0 for r in rows))
     metrics.update(baseline_metrics(run_dir))
     atomic_write_text(run_dir / TEST_METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def read_test_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """``run_dir/test_metrics.json`` (test errors beside the composition baseline's)."""
+    path = Path(run_dir) / TEST_METRICS_FILE
+    if not path.exists():
+        raise RunDirError(f"{path} is missing; `irrepscope train` writes it when training ends")
+    return json.loads(path.read_text())
 
 
 def train_from_config_file(config_path: str | Path, overrides: Iterable[str] = (),
