@@ -46,23 +46,29 @@ def _overrides(recipe: tuple[str, ...], quick: bool) -> list[str]:
     return [*QUICK_OVERRIDES, *recipe, *([QUICK_WARMUP] if keeps_warmup else [])]
 
 
-def run(quick: bool = False, record: Path | None = None,
-        out: Path = Path("runs/bench-recipe")) -> str:
-    """Train (or reuse) the 2 x 4 runs under ``out``; record the table in ``record``."""
-    from irrepscope.analysis.demo import DEMO_CONFIGS, demo_config_dir, train_or_reuse
+def recipe_jobs(quick: bool = False, out: Path = Path("runs/bench-recipe")
+                ) -> list[tuple[str, str, Path, Path, list[str]]]:
+    """(config name, recipe label, config file, run dir, overrides) of every training."""
+    from irrepscope.analysis.demo import DEMO_CONFIGS, demo_config_dir
 
     out = Path(out) / ("quick" if quick else "full")
     config_dir = demo_config_dir()
+    return [(name, label, config_dir / f"{name}.yaml", out / name / f"recipe{index}",
+             [*_overrides(recipe, quick), "train.progress_bar=false"])
+            for name in DEMO_CONFIGS for index, (label, recipe) in enumerate(RECIPES)]
+
+
+def run(quick: bool = False, record: Path | None = None,
+        out: Path = Path("runs/bench-recipe")) -> str:
+    """Train (or reuse) the 2 x 4 runs under ``out``; record the table in ``record``."""
+    from irrepscope.analysis.demo import train_or_reuse
+
     rows = []
-    for name in DEMO_CONFIGS:
-        for index, (label, recipe) in enumerate(RECIPES):
-            run_dir = out / name / f"recipe{index}"
-            start = time.perf_counter()
-            train_or_reuse(config_dir / f"{name}.yaml", run_dir,
-                           [*_overrides(recipe, quick), "train.progress_bar=false"])
-            print(f"bench recipe: {name} {label}: {time.perf_counter() - start:.0f} s",
-                  flush=True)
-            rows.append(_row(name, label, run_dir))
+    for name, label, config_path, run_dir, overrides in recipe_jobs(quick, out):
+        start = time.perf_counter()
+        train_or_reuse(config_path, run_dir, overrides)
+        print(f"bench recipe: {name} {label}: {time.perf_counter() - start:.0f} s", flush=True)
+        rows.append(_row(name, label, run_dir))
     header = ["config", "recipe", "test MSE (eV²)", "test MAE (eV)", "baseline test MSE (eV²)",
               "MSE / baseline", "training time (s)"]
     body = ((f"Quick smoke run with {', '.join(QUICK_OVERRIDES)}.\n\n" if quick else "")
