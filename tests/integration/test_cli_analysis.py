@@ -97,6 +97,7 @@ def test_untrained_run_is_flagged_and_baseline_is_least_squares(tiny_run) -> Non
     assert f"| composition baseline test MSE (eV²) | {np.mean(err ** 2):.4g} |" in md
     info = _cli("model", "info", "--run", str(run_dir), env=env)
     assert "composition baseline" in info and "WORSE than counting atoms" in info
+    shutil.rmtree(report.parent)  # the next test analyses its own test split from scratch
 
 
 def test_analyze_and_compare(tiny_run) -> None:
