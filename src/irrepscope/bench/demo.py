@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from irrepscope.bench.record import markdown_table, publish
+from irrepscope.bench.record import load_average, load_note, markdown_table, publish
 
 QUICK_OVERRIDES = ("data.subset=120", "train.max_epochs=1", "model.hidden=4",
                    "train.warmup_steps=1")
@@ -56,6 +56,7 @@ def _accuracy_table(out: Path) -> str:
 def run(quick: bool = False, record: Path | None = None) -> str:
     """Time the demo (twice: fresh, then reusing runs and cache); record in ``record``."""
     overrides = QUICK_OVERRIDES if quick else ()
+    load_start = load_average()
     with tempfile.TemporaryDirectory(prefix="irrepscope-demo-") as tmp:
         out = Path(tmp) / "demo"
         first, report = _time_demo(out, overrides)
@@ -69,7 +70,8 @@ def run(quick: bool = False, record: Path | None = None) -> str:
              "yes" if second <= limit else "NO"]]
     body = (("Quick smoke run with " + ", ".join(QUICK_OVERRIDES) + ".\n\n" if quick else "")
             + markdown_table(["stage", "wall time (s)", "<= 15 min"], rows)
-            + f"\n\nComparison report written: {'yes' if exists else 'no'}.\n\n"
+            + f"\n\nComparison report written: {'yes' if exists else 'no'}. "
+            + load_note(load_start, load_average()) + "\n\n"
             + f"Test errors of the demo models (best.ckpt) beside the composition baseline "
             f"(element-count least squares fitted on the same training split); target: MSE "
             f"at most {TARGET_RATIO}x the baseline's.\n\n" + accuracy)

@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from irrepscope.bench.record import markdown_table, publish
+from irrepscope.bench.record import load_average, load_note, markdown_table, publish
 
 PAPER = ("model.energy_reference=global_mean_std", "model.readout_init=random",
          "train.lr=0.001", "train.lr_schedule=constant", "train.warmup_steps=0",
@@ -63,7 +63,7 @@ def run(quick: bool = False, record: Path | None = None,
     """Train (or reuse) the 2 x 4 runs under ``out``; record the table in ``record``."""
     from irrepscope.analysis.demo import train_or_reuse
 
-    rows = []
+    rows, load_start = [], load_average()
     for name, label, config_path, run_dir, overrides in recipe_jobs(quick, out):
         start = time.perf_counter()
         train_or_reuse(config_path, run_dir, overrides)
@@ -74,7 +74,9 @@ def run(quick: bool = False, record: Path | None = None,
     body = ((f"Quick smoke run with {', '.join(QUICK_OVERRIDES)}.\n\n" if quick else "")
             + "Same seed (split and initial weights) on every line; each line adds one part to "
             "the line above. Baseline: least squares of the energy on the element counts, "
-            "fitted on the same training split.\n\n" + markdown_table(header, rows))
+            "fitted on the same training split. Training time is the sum of the epochs' wall "
+            "times. " + load_note(load_start, load_average()) + "\n\n"
+            + markdown_table(header, rows))
     publish(body, record, "recipe", quick)
     return body
 
