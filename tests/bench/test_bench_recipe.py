@@ -53,3 +53,8 @@ def test_table_is_recorded(monkeypatch, tmp_path) -> None:
     assert "| l012_h16 | paper (global mean/std, constant lr 1e-3) | 0.3000 | 0.4000 | 1.2000 " \
            "| 0.250 | 12 |" in body
     assert "<!-- bench:recipe:start -->" in record.read_text()
+
+
+def test_unfinished_lines_are_marked(tmp_path) -> None:
+    body = recipe.record_table(False, None, tmp_path / "runs", 0.0)
+    assert body.count("| not finished |") == 8 and "8 of the 8 runs did not finish" in body

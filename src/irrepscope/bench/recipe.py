@@ -63,26 +63,37 @@ def run(quick: bool = False, record: Path | None = None,
     """Train (or reuse) the 2 x 4 runs under ``out``; record the table in ``record``."""
     from irrepscope.analysis.demo import train_or_reuse
 
-    rows, load_start = [], load_average()
+    load_start = load_average()
     for name, label, config_path, run_dir, overrides in recipe_jobs(quick, out):
         start = time.perf_counter()
         train_or_reuse(config_path, run_dir, overrides)
         print(f"bench recipe: {name} {label}: {time.perf_counter() - start:.0f} s", flush=True)
-        rows.append(_row(name, label, run_dir))
+    return record_table(quick, record, out, load_start)
+
+
+def record_table(quick: bool, record: Path | None, out: Path, load_start: float) -> str:
+    """Table of every line from the runs under ``out`` (unfinished lines say so); publish it."""
+    rows = [_row(name, label, run_dir) for name, label, _, run_dir, _ in recipe_jobs(quick, out)]
     header = ["config", "recipe", "test MSE (eV²)", "test MAE (eV)", "baseline test MSE (eV²)",
               "MSE / baseline", "training time (s)"]
+    missing = sum(row[2] == "not finished" for row in rows)
     body = ((f"Quick smoke run with {', '.join(QUICK_OVERRIDES)}.\n\n" if quick else "")
             + "Same seed (split and initial weights) on every line; each line adds one part to "
             "the line above. Baseline: least squares of the energy on the element counts, "
             "fitted on the same training split. Training time is the sum of the epochs' wall "
-            "times. " + load_note(load_start, load_average()) + "\n\n"
+            "times. " + load_note(load_start, load_average())
+            + (f" {missing} of the {len(rows)} runs did not finish; rerunning the command "
+               f"trains them (finished runs are reused)." if missing else "") + "\n\n"
             + markdown_table(header, rows))
     publish(body, record, "recipe", quick)
     return body
 
 
 def _row(config: str, label: str, run_dir: Path) -> list[object]:
-    metrics = json.loads((run_dir / "test_metrics.json").read_text())
+    path = run_dir / "test_metrics.json"
+    if not path.exists():
+        return [config, label, "not finished", "", "", "", ""]
+    metrics = json.loads(path.read_text())
     mse, base = metrics["test_mse"], metrics.get("baseline_test_mse")
     ratio = f"{mse / base:.3f}" if base else "n/a"
     return [config, label, f"{mse:.4f}", f"{metrics['test_mae']:.4f}",
