@@ -112,9 +112,13 @@ def _model_info(args: argparse.Namespace) -> None:
         info = model_info(load_config(args.config, args.overrides))
         _print_json_or_text(info, args.json, format_model_info(info))
         return
+    from irrepscope.errors import ConfigError
     from irrepscope.train.baseline import format_run_summary
     from irrepscope.train.run import read_run_config, read_test_metrics
 
+    if args.overrides:
+        raise ConfigError("model info --run describes the run as trained; --set only applies "
+                          "to --config")
     info = model_info(read_run_config(args.run))
     info["test_metrics"] = read_test_metrics(args.run)
     _print_json_or_text(info, args.json, format_model_info(info) + "\n" + f"run {args.run}: "
