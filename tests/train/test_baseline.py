@@ -137,3 +137,10 @@ def test_too_few_molecules_for_references_stops_before_training(tiny_config,
                                         r"than its \d elements"):
         train(config, tmp_path / "run")
     assert not (tmp_path / "run" / "last.ckpt").exists()
+
+
+def test_model_info_run_refuses_overrides(tmp_path: Path, capsys) -> None:
+    from irrepscope.cli import main
+
+    assert main(["model", "info", "--run", str(tmp_path), "--set", "model.hidden=3"]) == 2
+    assert "--set only applies to --config" in capsys.readouterr().err
