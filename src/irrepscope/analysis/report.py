@@ -40,10 +40,10 @@ COLUMNS_EXPLAINED = (
 
 
 BASELINE_EXPLAINED = (
-    "Composition baseline: least squares of the energy on the element counts (H, C, N, O, F; "
-    "no intercept), fitted on the run's training molecules and scored on its test molecules "
-    "(baseline.json). A model that does not beat it has learned less than its molecular "
-    "formula."
+    "Composition baseline: least squares of the energy on the element counts (one energy per "
+    "element, no intercept), fitted on the run's training molecules and scored on its test "
+    "molecules (baseline.json). A model that does not beat it has learned less than its "
+    "molecular formula."
 )
 
 
