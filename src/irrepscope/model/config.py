@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from irrepscope.errors import ConfigError
-from irrepscope.model.references import ENERGY_REFERENCES
 
 MAX_ORDER = 10
 SH_BACKENDS = ("auto", "torch", "triton", "e3nn")
 TENSOR_PRODUCTS = ("e3nn", "fused", "cueq")
 READOUT_INITS = ("random", "zero")
+ENERGY_REFERENCES = ("global_mean_std", "element_least_squares")  # model.references
 
 
 @dataclass

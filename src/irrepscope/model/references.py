@@ -24,8 +24,10 @@ import torch
 from torch import nn
 
 from irrepscope.errors import DataError
+from irrepscope.model.config import ENERGY_REFERENCES
 
-ENERGY_REFERENCES = ("global_mean_std", "element_least_squares")
+__all__ = ["ENERGY_REFERENCES", "ElementFit", "EnergyReference", "element_counts",
+           "fit_element_energies"]
 # A fit whose residual is (numerically) zero still needs a positive unit for the loss.
 MIN_RESIDUAL_STD = 1e-3  # eV
 _SYMBOLS = {1: "H", 5: "B", 6: "C", 7: "N", 8: "O", 9: "F", 14: "Si", 15: "P", 16: "S",

@@ -4,6 +4,6 @@
 (QM9DataModule, EpochSampler), ``callbacks`` (atomic checkpoints, metrics.csv), ``run``
 (train, train_from_config_file, load_trained_model, load_run_split, load_run_dataset, sweep),
 ``sweep`` (Table 1-style tables), ``schedules`` (lr schedules), ``ema`` (weight averaging),
-``baseline`` (the composition baseline and element-reference fit). Imported lazily: ``irrepscope.train.config`` alone does not
-import Lightning.
+``baseline`` (the composition baseline and element-reference fit). Imported lazily:
+``irrepscope.train.config`` alone does not import Lightning.
 """
