@@ -93,8 +93,11 @@ def _data_info(args: argparse.Namespace) -> None:
 def _add_model(sub: argparse._SubParsersAction) -> None:
     model = sub.add_parser("model", help="model inspection")
     cmds = model.add_subparsers(dest="model_command", required=True)
-    info = cmds.add_parser("info", help="irreps of every block, tensor-product paths, parameters")
-    info.add_argument("--config", type=Path, required=True)
+    info = cmds.add_parser("info", help="irreps of every block, tensor-product paths, parameters"
+                                         " (and, with --run, test errors beside the baseline)")
+    source = info.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path)
+    source.add_argument("--run", type=Path, help="a run directory: its config and test metrics")
     info.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="KEY=VALUE")
     info.add_argument("--json", action="store_true")
@@ -105,8 +108,21 @@ def _model_info(args: argparse.Namespace) -> None:
     from irrepscope.model.info import format_model_info, model_info
     from irrepscope.train.config import load_config
 
-    info = model_info(load_config(args.config, args.overrides))
-    _print_json_or_text(info, args.json, format_model_info(info))
+    if args.run is None:
+        info = model_info(load_config(args.config, args.overrides))
+        _print_json_or_text(info, args.json, format_model_info(info))
+        return
+    from irrepscope.errors import ConfigError
+    from irrepscope.train.baseline import format_run_summary
+    from irrepscope.train.run import read_run_config, read_test_metrics
+
+    if args.overrides:
+        raise ConfigError("model info --run describes the run as trained; --set only applies "
+                          "to --config")
+    info = model_info(read_run_config(args.run))
+    info["test_metrics"] = read_test_metrics(args.run)
+    _print_json_or_text(info, args.json, format_model_info(info) + "\n" + f"run {args.run}: "
+                        + format_run_summary(info["test_metrics"]))
 
 
 # --- train / sweep ---------------------------------------------------------------------------
@@ -244,7 +260,7 @@ def _demo(args: argparse.Namespace) -> None:
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks; results go to docs/benchmarks.md")
     bench.add_argument("target", choices=["sph", "data", "train", "train-graphs", "train-gpu",
-                                          "demo", "all"])
+                                          "demo", "recipe", "all"])
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     bench.add_argument("--record", type=Path, default=Path("docs/benchmarks.md"),
                        help="Markdown file whose section for this benchmark is replaced")

@@ -48,6 +48,9 @@ def test_extremes_and_paths_and_curves(tmp_path) -> None:
     csv.write_text("epoch,train_mse,train_mae,val_mse,val_mae\n0,2.0,1.1,3.0,1.4\n"
                    "1,1.0,0.8,,\n")
     assert figures.figure_learning_curve(csv, tmp_path / "lc.png").exists()
+    assert figures.figure_learning_curve(csv, tmp_path / "lc_base.png",
+                                         baseline={"mse": 1.2, "mae": None}).exists()
+    assert (tmp_path / "lc.png").read_bytes() != (tmp_path / "lc_base.png").read_bytes()
     rows = [{"l": 0, "variance_share": 0.9, "ablation_rel_mse": 50.0},
             {"l": 1, "variance_share": 0.1, "ablation_rel_mse": float("nan")}]
     assert figures.figure_utilization(rows, tmp_path / "u.png").exists()

@@ -55,3 +55,40 @@ def test_bad_panel_and_block(fake_runs) -> None:
         report.analyze_run(fake_runs[0], panel="invariant:l=7", progress=False)
     with pytest.raises(ConfigError, match="block 9"):
         report.analyze_run(fake_runs[0], blocks=[9], progress=False)
+
+
+def _write_baseline(run_dir, test_mse: float) -> None:
+    (run_dir / "baseline.json").write_text(json.dumps(
+        {"val_mse": 2.0, "val_mae": 1.0, "test_mse": test_mse, "test_mae": 0.8}))
+
+
+def test_baseline_beside_the_model_and_warning_when_worse(fake_runs, tmp_path) -> None:
+    """test MSE 2.25 eV²: worse than a 1.5 eV² baseline (warning), better than 9 eV² (none)."""
+    worse, better = fake_runs
+    _write_baseline(worse, 1.5)
+    _write_baseline(better, 9.0)
+    warning = "this model is worse than counting atoms"
+    for run_dir, expect in ((worse, True), (better, False)):
+        report.analyze_run(run_dir, progress=False)
+        md = (run_dir / "analysis" / "report.md").read_text()
+        html = (run_dir / "analysis" / "report.html").read_text()
+        assert (warning in md) is expect and (warning in html) is expect
+        assert "| composition baseline test MSE (eV²) |" in md
+    md = (worse / "analysis" / "report.md").read_text()
+    assert md.index(warning) < md.index("## Metrics")  # at the top
+    assert "| composition baseline test MSE (eV²) | 1.5 |" in md
+    assert "| test MSE / baseline test MSE | 1.5 |" in md
+    summary = json.loads((worse / "analysis" / "summary.json").read_text())
+    assert summary["baseline_test_mse"] == 1.5 and summary["baseline_val_mse"] == 2.0
+
+    report.compare_runs(fake_runs, tmp_path / "cmp", progress=False)
+    md = (tmp_path / "cmp" / "report.md").read_text()
+    assert "| baseline test MSE (eV²) | MSE / baseline |" in md
+    assert "| 2.25 | 1.5 | 1.5 |" in md and "| 2.25 | 9 | 0.25 |" in md
+    assert f"run_a: {warning}" in md and f"run_b: {warning}" not in md
+
+
+def test_missing_baseline_is_a_note_not_an_error(fake_runs) -> None:
+    report.analyze_run(fake_runs[0], progress=False)
+    md = (fake_runs[0] / "analysis" / "report.md").read_text()
+    assert "Composition baseline unavailable" in md and "worse than counting atoms" not in md

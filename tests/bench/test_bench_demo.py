@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from irrepscope.bench import demo
 
 
@@ -12,6 +14,11 @@ def test_records_first_and_second_run(monkeypatch, tmp_path) -> None:
 
     def fake_time_demo(out, overrides):
         calls.append((out, overrides))
+        for name, mse in (("l012_h16", 0.15), ("l03456_h16", 0.3)):
+            (out / name).mkdir(parents=True, exist_ok=True)
+            (out / name / "test_metrics.json").write_text(json.dumps(
+                {"test_mse": mse, "test_mae": 0.25, "baseline_test_mse": 1.5,
+                 "baseline_test_mae": 0.9}))
         return (700.0 if len(calls) == 1 else 950.0), str(report)
 
     monkeypatch.setattr(demo, "_time_demo", fake_time_demo)
@@ -21,5 +28,7 @@ def test_records_first_and_second_run(monkeypatch, tmp_path) -> None:
     assert calls[0][1] == demo.QUICK_OVERRIDES
     assert "| first run (trains both configs) | 700 | yes |" in body
     assert "| second run (reuses runs and data cache) | 950 | NO |" in body
+    assert "| l012_h16 | 0.1500 | 0.2500 | 1.5000 | 0.9000 | 0.100 | yes |" in body
+    assert "| l03456_h16 | 0.3000 | 0.2500 | 1.5000 | 0.9000 | 0.200 | NO |" in body
     text = record.read_text()
     assert "<!-- bench:demo (quick):start -->" in text and "irrepscope bench demo --quick" in text

@@ -67,6 +67,39 @@ def tiny_run(tmp_path_factory) -> tuple[Path, dict]:
     return run_dir, env
 
 
+def test_untrained_run_is_flagged_and_baseline_is_least_squares(tiny_run) -> None:
+    """One epoch of the paper's recipe on 24 molecules: worse than counting atoms."""
+    import json
+
+    from irrepscope.train.run import load_run_dataset
+
+    run_dir, env = tiny_run
+    os.environ.update({k: env[k] for k in ("IRREPSCOPE_QM9_DIR", "IRREPSCOPE_DATA_DIR")})
+    dataset, split = load_run_dataset(run_dir, progress=False), load_split(run_dir / "split.npz")
+
+    def counts(indices):
+        return np.array([[int((dataset[int(i)].z == e).sum()) for e in (1, 6, 7, 8, 9)]
+                         for i in indices], dtype=float)
+
+    def energies(indices):
+        return np.array([float(dataset[int(i)].y) for i in indices])
+
+    train_counts = counts(split.train)
+    used = train_counts.sum(axis=0) > 0
+    coef = np.linalg.lstsq(train_counts[:, used], energies(split.train), rcond=None)[0]
+    err = counts(split.test)[:, used] @ coef - energies(split.test)
+    report = Path(_cli("analyze", str(run_dir), env=env))
+    summary = json.loads((report.parent / "summary.json").read_text())
+    assert summary["baseline_test_mse"] == pytest.approx(np.mean(err ** 2), rel=1e-6)
+    assert summary["baseline_test_mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-6)
+    md = (report.parent / "report.md").read_text()
+    assert "this model is worse than counting atoms" in md
+    assert f"| composition baseline test MSE (eV²) | {np.mean(err ** 2):.4g} |" in md
+    info = _cli("model", "info", "--run", str(run_dir), env=env)
+    assert "composition baseline" in info and "WORSE than counting atoms" in info
+    shutil.rmtree(report.parent)  # the next test analyses its own test split from scratch
+
+
 def test_analyze_and_compare(tiny_run) -> None:
     run_dir, env = tiny_run
     # the analysis must use the test indices stored in the run dir, not recompute the split

@@ -51,7 +51,7 @@ def _ckpt(path: Path) -> dict:
 def test_run_directory_layout(runs: dict[str, Path]) -> None:
     run = runs["straight"]
     for name in ("config.yaml", "split.npz", "metrics.csv", "last.ckpt", "best.ckpt",
-                 "versions.json", "test_metrics.json"):
+                 "versions.json", "test_metrics.json", "baseline.json"):
         assert (run / name).is_file(), name
     assert not list(run.glob(".*tmp*")), "temporary files left behind"
     config = load_config(run / "config.yaml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,12 @@ def test_sweep_writes_table_and_is_restartable(tiny_settings: dict, tmp_path: Pa
     assert [r["orders"] for r in rows] == ["0 1 2", "0 3"]
     assert [int(r["epochs"]) for r in rows] == [1, 1] and [int(r["hidden"]) for r in rows] == [4, 4]
     assert all(float(r["test_mse"]) > 0 and float(r["wall_time_s"]) > 0 for r in rows)
+    baseline = json.loads((out / "a_l012" / "baseline.json").read_text())
+    assert [float(r["baseline_test_mse"]) for r in rows] == [baseline["test_mse"]] * 2
     assert int(rows[0]["parameters"]) != int(rows[1]["parameters"])
     table = (out / "sweep.md").read_text().splitlines()
-    assert table[0].startswith("| L | Epochs | h | # of parameters (M) | Test MSE (eV²)")
+    assert table[0].startswith("| L | Epochs | h | # of parameters (M) | Test MSE (eV²) | "
+                               "Test MAE (eV) | Baseline test MSE (eV²) |")
     assert table[2].startswith("| [0, 1, 2] | 1 | 4 |") and len(table) == 4
     before = (out / "a_l012" / "last.ckpt").read_bytes()
     sweep(paths, overrides, out)  # finished runs are resumed: nothing is retrained

@@ -28,7 +28,7 @@ from irrepscope.analysis.embeddings import (
 )
 from irrepscope.analysis.nsps import NSPSScores, nsps_scores
 from irrepscope.analysis.projection import Projection, phate_projection
-from irrepscope.errors import ConfigError, RunDirError
+from irrepscope.errors import ConfigError, IrrepscopeError, RunDirError
 
 TABLE_COLUMNS = ["block", "l", "columns", "variance_share", "probe_r2_energy", "probe_r2_nsps",
                  "nsps_consistency_raw", "nsps_consistency_invariant", "ablation_rel_mse",
@@ -260,12 +260,14 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
     analysis = analyse_embeddings(emb, out_dir, seed, label, probe, panel, n_landmark,
                                   progress)
     figs, notes = analysis.figures, analysis.notes
+    baseline = _baseline(run_dir, notes)
     figs["tensor_product_paths"] = figures.figure_tensor_product_paths(
         orders, out_dir / "tensor_product_paths.png", f"tensor-product paths, L={orders}")
     metrics = run_dir / "metrics.csv"
     if metrics.exists():
         figs["learning_curve"] = figures.figure_learning_curve(
-            metrics, out_dir / "learning_curve.png", f"{label}: learning curve")
+            metrics, out_dir / "learning_curve.png", f"{label}: learning curve",
+            baseline={kind: baseline.get(f"val_{kind}") for kind in ("mse", "mae")})
     else:
         notes.append("Learning curve skipped: metrics.csv is missing.")
     test_mse_all = float(np.mean((emb.energy_pred - emb.energy_true) ** 2))
@@ -281,11 +283,27 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
                                        sum(p.numel() for p in run.model.parameters())),
         "test_mse": test_metrics.get("test_mse", test_mse_all),
         "test_mse_recomputed": test_mse_all, "test_mae": test_metrics.get("test_mae"),
+        **{f"baseline_{k}": baseline.get(k) for k in ("val_mse", "val_mae", "test_mse",
+                                                     "test_mae")},
         "figures": {k: str(v.relative_to(out_dir)) for k, v in figs.items()},
     })
     (out_dir / "summary.json").write_text(json.dumps(analysis.summary, indent=2, default=float)
                                           + "\n")
     return analysis
+
+
+def _baseline(run_dir: Path, notes: list[str]) -> dict[str, Any]:
+    """The run's composition baseline (baseline.json, computed if missing), or {} with a note."""
+    from irrepscope.train.baseline import run_baseline
+
+    try:
+        baseline = run_baseline(run_dir)
+    except IrrepscopeError as err:
+        notes.append(f"Composition baseline unavailable: {err}")
+        return {}
+    if baseline.get("error"):
+        notes.append(f"Composition baseline unavailable: {baseline['error']}")
+    return baseline
 
 
 def _write_figures(out_dir: Path, label: str, emb: RunEmbeddings, scores: NSPSScores,

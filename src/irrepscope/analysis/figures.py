@@ -203,8 +203,14 @@ def read_metrics(path: Path) -> dict[str, np.ndarray]:
     return columns
 
 
-def figure_learning_curve(metrics_csv: Path, out: Path, title: str = "") -> Path:
-    """Train/validation MSE and MAE (eV) per epoch from metrics.csv, log scale."""
+def figure_learning_curve(metrics_csv: Path, out: Path, title: str = "",
+                          baseline: Mapping[str, float | None] | None = None) -> Path:
+    """Train/validation MSE and MAE (eV) per epoch from metrics.csv, log scale.
+
+    ``baseline`` ({"mse": eV², "mae": eV}, validation split) draws the composition baseline
+    as a horizontal line.
+    """
+    baseline = baseline or {}
     cols = read_metrics(metrics_csv)
     epoch = cols.get("epoch", np.arange(len(next(iter(cols.values()), []))))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -215,6 +221,10 @@ def figure_learning_curve(metrics_csv: Path, out: Path, title: str = "") -> Path
                 ok = np.isfinite(values)
                 ax.plot(epoch[ok], values[ok], style,
                         marker="o", ms=3, label=split)
+        level = baseline.get(kind)
+        if ax.lines and level is not None and np.isfinite(level):
+            ax.axhline(level, color="0.4", ls=":", lw=1.2,
+                       label="composition baseline (val)")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(f"{kind.upper()} ({'eV²' if kind == 'mse' else 'eV'})")

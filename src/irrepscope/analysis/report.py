@@ -17,7 +17,7 @@ from irrepscope.analysis.analyze import TABLE_COLUMNS, Analysis, analyse, load_p
 from irrepscope.bench.record import markdown_table
 from irrepscope.errors import RunDirError
 
-# A document is a list of blocks: ("h1"|"h2"|"p"|"pre", text), ("ul", items),
+# A document is a list of blocks: ("h1"|"h2"|"p"|"pre"|"warn", text), ("ul", items),
 # ("table", header, rows), ("img", path, caption). Both renderers walk the same list.
 Block = tuple[Any, ...]
 
@@ -36,6 +36,14 @@ COLUMNS_EXPLAINED = (
     "over the mean |ΔNSPS| of all pairs (1 = no structure, 0 = perfect); ablation_rel_mse = "
     "relative change of test MSE when l is zeroed inside every block; grad_abs / "
     "grad_x_input_share = input-gradient attribution of the energy to l (see notes)."
+)
+
+
+BASELINE_EXPLAINED = (
+    "Composition baseline: least squares of the energy on the element counts (one energy per "
+    "element, no intercept), fitted on the run's training molecules and scored on its test "
+    "molecules (baseline.json). A model that does not beat it has learned less than its "
+    "molecular formula."
 )
 
 
@@ -58,6 +66,8 @@ def render_markdown(doc: list[Block], base: Path) -> str:
             parts.append(("# " if kind == "h1" else "## ") + block[1])
         elif kind == "p":
             parts.append(block[1])
+        elif kind == "warn":
+            parts.append(f"> **Warning:** {block[1]}")
         elif kind == "pre":
             parts.append("```\n" + block[1].rstrip() + "\n```")
         elif kind == "table":
@@ -79,6 +89,9 @@ def render_html(doc: list[Block], title: str) -> str:
             body.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
         elif kind == "p":
             body.append(f"<p>{html.escape(block[1])}</p>")
+        elif kind == "warn":
+            body.append(f'<p class="warning"><strong>Warning:</strong> '
+                        f"{html.escape(block[1])}</p>")
         elif kind == "pre":
             body.append(f"<pre>{html.escape(block[1])}</pre>")
         elif kind == "ul":
@@ -97,7 +110,8 @@ def render_html(doc: list[Block], title: str) -> str:
     style = ("body{font-family:sans-serif;max-width:1400px;margin:auto;padding:1em}"
              "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;"
              "padding:3px 8px;text-align:right}img{max-width:100%}pre{background:#f5f5f5;"
-             "padding:0.5em;overflow:auto}figcaption{color:#555;font-size:0.9em}")
+             "padding:0.5em;overflow:auto}figcaption{color:#555;font-size:0.9em}"
+             ".warning{background:#fdecea;border:2px solid #c62828;padding:0.6em}")
     return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{style}</style></head><body>\n" + "\n".join(body)
             + "\n</body></html>\n")
@@ -112,10 +126,36 @@ def write_report(doc: list[Block], out_dir: Path, title: str) -> Path:
     return path
 
 
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def baseline_ratio(summary: dict[str, Any]) -> float:
+    """Test MSE over the composition baseline's test MSE (NaN when there is no baseline)."""
+    base = _number(summary.get("baseline_test_mse"))
+    return _number(summary.get("test_mse")) / base if base > 0 else float("nan")
+
+
+def baseline_warning(summary: dict[str, Any]) -> str | None:
+    """The warning text for a run whose test MSE is not below the baseline's, else None."""
+    if not baseline_ratio(summary) >= 1.0:  # NaN (no baseline) gives no warning
+        return None
+    return (f"this model is worse than counting atoms: its test MSE "
+            f"{_fmt(_number(summary['test_mse']))} eV² is not below the composition baseline's "
+            f"{_fmt(_number(summary['baseline_test_mse']))} eV² (least squares of the energy on "
+            f"the element counts, fitted on the same training split), so its irrep analysis "
+            f"describes an untrained model.")
+
+
 def _metrics_block(summary: dict[str, Any]) -> Block:
     rows = [["test MSE (eV², best.ckpt)", _fmt(summary["test_mse"])],
+            ["composition baseline test MSE (eV²)",
+             _fmt(_number(summary.get("baseline_test_mse")))],
+            ["test MSE / baseline test MSE", _fmt(baseline_ratio(summary))],
             ["test MSE recomputed here (eV²)", _fmt(summary["test_mse_recomputed"])],
             ["test MAE (eV)", _fmt(summary.get("test_mae") or float("nan"))],
+            ["composition baseline test MAE (eV)",
+             _fmt(_number(summary.get("baseline_test_mae")))],
             ["test molecules", summary["num_test"]], ["parameters", summary["parameters"]],
             ["epochs", summary["epochs"]], ["seed", summary["seed"]]]
     return ("table", ["quantity", "value"], rows)
@@ -150,7 +190,11 @@ def run_document(analysis: Analysis) -> list[Block]:
                         ("p", f"Run directory: {analysis.run_dir}. L={s['orders']}, "
                               f"h={s['hidden']}; analysed the {s['num_test']} test molecules "
                               f"stored in split.npz with best.ckpt."),
-                        ("h2", "Metrics"), _metrics_block(s)]
+                        ("h2", "Metrics"), _metrics_block(s),
+                        ("p", BASELINE_EXPLAINED)]
+    warning = baseline_warning(s)
+    if warning:
+        doc.insert(1, ("warn", warning))
     figs = analysis.figures
     if "learning_curve" in figs:
         doc.append(("img", figs["learning_curve"], "Learning curve from metrics.csv"))
@@ -214,14 +258,20 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
     if len(set(names)) < len(names):  # same folder name in different places: add the parent
         names = [f"{Path(s['run_dir']).parent.name}_{Path(s['run_dir']).name}" for s in summaries]
     table1 = [[name, str(s["orders"]), s["epochs"], s["hidden"],
-               f"{s['parameters'] / 1e6:.3f}", _fmt(float(s["test_mse"]))]
+               f"{s['parameters'] / 1e6:.3f}", _fmt(float(s["test_mse"])),
+               _fmt(_number(s.get("baseline_test_mse"))), _fmt(baseline_ratio(s))]
               for name, s in zip(names, summaries, strict=True)]
+    warnings = [f"{name}: {baseline_warning(s)}" for name, s in zip(names, summaries, strict=True)
+                if baseline_warning(s)]
     util_rows = [{"run": name, **row} for name, s in zip(names, summaries, strict=True)
                  for row in s["table"] if row["block"] == s["last_block"]]
     doc: list[Block] = [
         ("h1", "irrepscope comparison: " + ", ".join(names)),
+        *[("warn", text) for text in warnings],
         ("h2", "Test error (Table 1 style)"),
-        ("table", ["run", "L", "epochs", "h", "# parameters (M)", "test MSE (eV²)"], table1),
+        ("table", ["run", "L", "epochs", "h", "# parameters (M)", "test MSE (eV²)",
+                   "baseline test MSE (eV²)", "MSE / baseline"], table1),
+        ("p", BASELINE_EXPLAINED),
         ("h2", "Utilization per l (last block)"),
         _table_block(util_rows, ["run", *TABLE_COLUMNS]), ("p", COLUMNS_EXPLAINED),
         ("h2", "Embedding projections (last block, PHATE, coloured by NSPS)"),

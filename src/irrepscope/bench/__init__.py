@@ -17,6 +17,7 @@ _TARGETS = {
     "train-graphs": "irrepscope.bench.train_graphs",
     "train-gpu": "irrepscope.bench.train_gpu",
     "demo": "irrepscope.bench.demo",
+    "recipe": "irrepscope.bench.recipe",
 }
 
 

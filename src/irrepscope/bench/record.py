@@ -41,6 +41,23 @@ def machine_description() -> str:
             f"{threads} torch thread{'' if threads == 1 else 's'}")
 
 
+def load_note(start: float, end: float) -> str:
+    """A sentence on the machine's 1-minute load average at the start and end of a benchmark."""
+    cores = os.cpu_count() or 1
+    busy = max(start, end) > cores + 0.5
+    return (f"Load average (1 min) {start:.1f} at the start and {end:.1f} at the end, on {cores} "
+            f"cores" + ("; other processes were running, so wall times are inflated."
+                        if busy else "."))
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average (0 where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
+
+
 def write_section(path: Path, name: str, command: str, body: str) -> Path:
     """Replace (or append) the section ``name`` of the Markdown file ``path`` with ``body``."""
     path = Path(path)

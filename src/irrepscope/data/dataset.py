@@ -52,6 +52,11 @@ class MoleculeGraphs(Dataset):
     def __len__(self) -> int:
         return len(self.idx)
 
+    @property
+    def atomic_numbers(self) -> torch.Tensor:
+        """Atomic numbers of every atom, molecule after molecule: int64 [sum(num_atoms)]."""
+        return self._z
+
     def __getitem__(self, i: int) -> Data:
         n = len(self)
         i = int(i)

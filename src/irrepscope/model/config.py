@@ -2,6 +2,10 @@
 
 Defaults are the paper's Table 2 (embedding 64, 20 Bessel functions, cutoff 6.0 Å, degree
 normalization 6.0828, label mean/std -76.116/10.3238 eV) with the canonical L=[0, 1, 2], h=32.
+``energy_reference`` (see ``irrepscope.model.references``): ``global_mean_std`` (the paper's,
+uses label_mean/label_std) or ``element_least_squares`` (per-element energies fitted on the
+training split). ``readout_init``: ``random`` (the paper's) or ``zero`` (the readout starts at
+zero, so an untrained model predicts its energy reference exactly).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ MAX_ORDER = 10
 SH_BACKENDS = ("auto", "torch", "triton", "e3nn")
 TENSOR_PRODUCTS = ("e3nn", "fused", "cueq")
 AGGREGATE = ("auto", "always", "never")
+READOUT_INITS = ("random", "zero")
+ENERGY_REFERENCES = ("global_mean_std", "element_least_squares")  # model.references
 
 
 @dataclass
@@ -40,6 +46,8 @@ class ModelConfig:
     irrep_dropout: float = 0.0
     label_mean: float = -76.116
     label_std: float = 10.3238
+    energy_reference: str = "global_mean_std"
+    readout_init: str = "random"
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
@@ -89,9 +97,11 @@ class ModelConfig:
             from irrepscope.model.cueq_message import require_cuequivariance
 
             require_cuequivariance()
-        if self.aggregate not in AGGREGATE:
-            raise ConfigError(f"model.aggregate must be one of {', '.join(AGGREGATE)}, "
-                              f"got {self.aggregate!r}")
+        for name, choices in (("aggregate", AGGREGATE), ("energy_reference", ENERGY_REFERENCES),
+                              ("readout_init", READOUT_INITS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"model.{name} must be one of {', '.join(choices)}, "
+                                  f"got {getattr(self, name)!r}")
         if self.aggregate == "always" and self.tensor_product != "fused":
             raise ConfigError(f"model.aggregate 'always' needs model.tensor_product 'fused' "
                               f"(got {self.tensor_product!r}); use aggregate: auto or never")

@@ -3,8 +3,9 @@
 Architecture: atom embedding (``num_elements`` x ``embedding_dim``, index 0 padding, read as
 ``embedding_dim x 0e``) -> input block (64x0e -> hidden irreps) -> ``num_layers + 1`` residual
 hidden -> hidden blocks -> per-atom ``o3.Linear`` to ``output_dim x 0e`` -> sum over each
-molecule's atoms -> ``nn.Linear(output_dim, 1)`` = normalized energy -> ``* label_std +
-label_mean`` = energy in eV.
+molecule's atoms -> ``nn.Linear(output_dim, 1)`` = normalized energy -> energy reference
+(``model.references``: ``* label_std + label_mean``, or ``* residual_std + sum of fitted
+per-element energies``) = energy in eV.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from irrepscope.model.dtype import default_dtype
 from irrepscope.model.edge_layout import edge_layout
 from irrepscope.model.interaction import InteractionBlock, edge_features
 from irrepscope.model.irreps import hidden_irreps, sh_irreps
+from irrepscope.model.references import EnergyReference
 
 FeatureHook = Callable[[int, torch.Tensor, o3.Irreps], "torch.Tensor | None"]
 
@@ -73,6 +75,12 @@ class EquivariantGNN(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.readout = o3.Linear(self.irreps_hidden, o3.Irreps(f"{c.output_dim}x0e"))
         self.head = nn.Linear(c.output_dim, 1)
+        self.reference = EnergyReference(c.energy_reference, c.num_elements, c.label_mean,
+                                         c.label_std)
+        if c.readout_init == "zero":  # after every random draw: other weights stay the same
+            with torch.no_grad():
+                self.readout.weight.zero_()
+                self.head.bias.zero_()
         self._check_irreps_chain()
 
     def _check_irreps_chain(self) -> None:
@@ -129,12 +137,23 @@ class EquivariantGNN(nn.Module):
                 kept.append(x)
         return x, kept
 
-    def _energy(self, x: torch.Tensor, molecule: torch.Tensor, num_molecules: int,
-                normalized: bool) -> torch.Tensor:
+    @property
+    def energy_scale(self) -> float:
+        """eV per unit of the normalized output (label_std, or the fitted residual std)."""
+        return self.reference.scale
+
+    def normalized_target(self, batch: Any) -> torch.Tensor:
+        """The energies ``batch.y`` (eV) in the model's normalized units [num_molecules]."""
+        molecule, _ = _molecule_index(batch, batch.z.shape[0], batch.z.device)
+        y = batch.y.view(-1).to(self.embedding.weight.dtype)
+        return self.reference.normalize(y, batch.z, molecule)
+
+    def _energy(self, x: torch.Tensor, z: torch.Tensor, molecule: torch.Tensor,
+                num_molecules: int, normalized: bool) -> torch.Tensor:
         per_atom = self.readout(x)
         pooled = torch.zeros(num_molecules, per_atom.shape[-1], dtype=x.dtype, device=x.device)
         out = self.head(pooled.index_add(0, molecule, per_atom)).squeeze(-1)
-        return out if normalized else out * self.config.label_std + self.config.label_mean
+        return out if normalized else self.reference.to_energy(out, z, molecule)
 
     def forward(self, batch: Any, feature_hook: FeatureHook | None = None,
                 normalized: bool = False) -> torch.Tensor:
@@ -145,7 +164,7 @@ class EquivariantGNN(nn.Module):
         """
         x, _ = self._node_features(batch, feature_hook, keep=False)
         molecule, num_molecules = _molecule_index(batch, x.shape[0], x.device)
-        return self._energy(x, molecule, num_molecules, normalized)
+        return self._energy(x, batch.z, molecule, num_molecules, normalized)
 
     def embed(self, batch: Any, feature_hook: FeatureHook | None = None) -> ModelOutput:
         """Energies (eV) plus every block's node features and per-molecule sums, with irreps."""
@@ -153,8 +172,8 @@ class EquivariantGNN(nn.Module):
         molecule, num_molecules = _molecule_index(batch, x.shape[0], x.device)
         graphs = [torch.zeros(num_molecules, f.shape[-1], dtype=f.dtype, device=f.device)
                   .index_add(0, molecule, f) for f in kept]
-        return ModelOutput(self._energy(x, molecule, num_molecules, normalized=False), kept,
-                           graphs, self.block_irreps)
+        energy = self._energy(x, batch.z, molecule, num_molecules, normalized=False)
+        return ModelOutput(energy, kept, graphs, self.block_irreps)
 
 
 def model_config_of(config: Any) -> ModelConfig:

@@ -5,6 +5,7 @@
 directory's files: commit order, checksummed checkpoints and their one reader, repair on
 resume), ``run``
 (train, train_from_config_file, load_trained_model, load_run_split, load_run_dataset, sweep),
-``sweep`` (Table 1-style tables). Imported lazily: ``irrepscope.train.config`` alone does not
-import Lightning.
+``sweep`` (Table 1-style tables), ``schedules`` (lr schedules), ``ema`` (weight averaging),
+``baseline`` (the composition baseline and element-reference fit). Imported lazily:
+``irrepscope.train.config`` alone does not import Lightning.
 """

@@ -31,6 +31,7 @@ import yaml
 
 from irrepscope.errors import ConfigError
 from irrepscope.model.config import ModelConfig
+from irrepscope.train.schedules import check_schedule_settings
 
 _YAML_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "16-true", "bf16-mixed", "bf16-true")
@@ -95,7 +96,13 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation (AdamW, Table 2) and Lightning Trainer options."""
+    """Optimisation (AdamW, Table 2) and Lightning Trainer options.
+
+    ``lr_schedule``: constant (the paper's) | warmup_cosine | reduce_on_plateau, with
+    ``warmup_steps`` (optimizer steps), ``min_lr``, ``plateau_factor`` and ``plateau_patience``
+    (epochs); see ``irrepscope.train.schedules``. ``ema_decay``: null (off, the paper's) or a
+    decay in (0, 1) for an exponential moving average of the weights (``train.ema``).
+    """
 
     max_epochs: int = 100
     batch_size: int = 32
@@ -115,6 +122,12 @@ class TrainConfig:
     log_every_n_steps: int = 50
     progress_bar: bool = True
     tensorboard: bool = False
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    min_lr: float = 0.0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 5
+    ema_decay: float | None = None
 
     def validate(self) -> TrainConfig:
         """Range checks beyond types; returns ``self``."""
@@ -144,6 +157,10 @@ class TrainConfig:
                                         for m in ("tensorboard", "tensorboardX")):
             raise ConfigError("train.tensorboard is true but neither tensorboard nor tensorboardX "
                               "is installed (pip install tensorboard)")
+        check_schedule_settings(self)
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"train.ema_decay must be in (0, 1) (e.g. 0.99), or null to turn "
+                              f"the weight average off; got {self.ema_decay}")
         for name in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
             value = getattr(self, name)
             if value <= 0 or (isinstance(value, float) and value > 1.0):

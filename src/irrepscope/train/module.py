@@ -1,11 +1,13 @@
-"""LightningModule: MSE loss on label-normalized energies, exact per-epoch metrics in eV.
+"""LightningModule: MSE loss on normalized energies, exact per-epoch metrics in eV.
 
-Loss: ``mean((E_pred - E_true)^2) / label_std^2`` (targets normalized with the config's label
-mean/std). Metrics per stage (``train``/``val``/``test``) and epoch: ``{stage}_mse`` (eV^2),
+Loss: ``mean((E_pred - E_true)^2) / scale^2``, targets normalized by the model's energy
+reference (``model.references``: label mean/std, or fitted element energies and residual
+std). Metrics per stage (``train``/``val``/``test``) and epoch: ``{stage}_mse`` (eV^2),
 ``{stage}_mae`` (eV), ``{stage}_mae_mev`` (meV), ``{stage}_count`` (molecules). They are kept as
 sums (squared error, absolute error, count) in float64 and sum-reduced over DDP ranks at the end
 of the epoch, so every molecule counts exactly once whatever the number of processes (the
-evaluation samplers in ``datamodule`` shard without padding). Optimiser: AdamW (Table 2).
+evaluation samplers in ``datamodule`` shard without padding). Optimiser: AdamW (Table 2) with
+the schedule of ``train.schedules``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from irrepscope.errors import IrrepscopeError
 from irrepscope.model.gnn import build_model
 from irrepscope.train.config import RunConfig
+from irrepscope.train.schedules import build_scheduler
 
 STAGES = ("train", "val", "test")
 
@@ -52,7 +55,7 @@ class EnergyModule(L.LightningModule):
         diff = normalized_error(self.model, batch)
         loss = diff.pow(2).mean()
         with torch.no_grad():
-            err = diff.detach().to(torch.float64) * self.config.model.label_std
+            err = diff.detach().to(torch.float64) * self.model.energy_scale
             sums = torch.stack([err.pow(2).sum(), err.abs().sum(),
                                 torch.tensor(float(err.numel()), dtype=torch.float64,
                                              device=err.device)])
@@ -147,10 +150,15 @@ class EnergyModule(L.LightningModule):
         return count
 
     # --- optimiser and checkpoint extras ---------------------------------------------------
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """AdamW with the config's learning rate and weight decay."""
+    def configure_optimizers(self) -> Any:
+        """AdamW with the config's learning rate and weight decay, and its lr schedule."""
         t = self.config.train
-        return torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr,
+                                      weight_decay=t.weight_decay)
+        scheduler = build_scheduler(optimizer, t, int(self.trainer.estimated_stepping_batches))
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the RNG states, so that a resumed run continues bit-for-bit (dropout etc.)."""
@@ -177,10 +185,9 @@ class EnergyModule(L.LightningModule):
 
 
 def normalized_error(model: torch.nn.Module, batch: Any) -> torch.Tensor:
-    """(E_pred - E_true) / label_std per molecule [B], from the model's normalized output."""
-    config = model.config
+    """(E_pred - E_true) / energy_scale per molecule [B], from the model's normalized output."""
     pred = model(batch, normalized=True)
-    return pred - (batch.y.view(-1).to(pred.dtype) - config.label_mean) / config.label_std
+    return pred - model.normalized_target(batch).to(pred.dtype)
 
 
 def model_state_dict(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -202,7 +209,7 @@ def evaluate(model: torch.nn.Module, graphs: Any, batch_size: int = 64) -> dict[
     sse = sae = 0.0
     count = 0
     for batch in DataLoader(graphs, batch_size=batch_size, shuffle=False):
-        err = normalized_error(model, batch).to(torch.float64) * model.config.label_std
+        err = normalized_error(model, batch).to(torch.float64) * model.energy_scale
         sse += float(err.pow(2).sum())
         sae += float(err.abs().sum())
         count += err.numel()

@@ -8,7 +8,8 @@ Run directory layout (everything needed to reproduce and analyse a run)::
     last.ckpt          Lightning checkpoint after the latest epoch (atomic write)
     best.ckpt          checkpoint of the epoch with the lowest val_mse (atomic write)
     versions.json      python, torch, e3nn, lightning, torch_geometric, numpy, irrepscope
-    test_metrics.json  test MSE/MAE of best.ckpt, its epoch, parameter count, training wall time
+    baseline.json      composition baseline: element-count least squares fitted on train
+    test_metrics.json  test MSE/MAE of best.ckpt beside the baseline's, epoch, parameters, time
     logs/              Lightning's CSVLogger (per-step loss), TensorBoard when enabled
 """
 
@@ -36,7 +37,8 @@ from irrepscope.data.splits import Split, load_split
 from irrepscope.errors import ConfigError, RunDirError
 from irrepscope.model.gnn import EquivariantGNN, build_model
 from irrepscope.model.info import check_model_fits
-from irrepscope.train.callbacks import RunDirCallback
+from irrepscope.train.baseline import CompositionBaseline, baseline_metrics, format_run_summary
+from irrepscope.train.callbacks import RunDirCallback, atomic_write_text, read_metrics
 from irrepscope.train.config import (
     RESUMABLE_KEYS,
     RunConfig,
@@ -44,6 +46,7 @@ from irrepscope.train.config import (
     load_config,
 )
 from irrepscope.train.datamodule import SPLIT_FILE, QM9DataModule, cached_dataset
+from irrepscope.train.ema import WeightAverage
 from irrepscope.train.module import EnergyModule, model_state_dict
 from irrepscope.train.run_records import (
     atomic_write_text,
@@ -132,7 +135,9 @@ def make_trainer(config: RunConfig, run_dir: Path, callbacks: Sequence[L.Callbac
         gradient_clip_val=t.gradient_clip_val, enable_progress_bar=t.progress_bar,
         enable_checkpointing=True, num_sanity_val_steps=0, use_distributed_sampler=False,
         enable_model_summary=False, default_root_dir=str(run_dir), logger=loggers,
-        callbacks=[RunDirCallback(run_dir), *callbacks],
+        callbacks=[CompositionBaseline(run_dir), RunDirCallback(run_dir),
+                   *([WeightAverage(t.ema_decay)] if t.ema_decay is not None else []),
+                   *callbacks],
     )
 
 
@@ -188,7 +193,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
         trainer.test(module, datamodule=datamodule, ckpt_path=str(checkpoint), verbose=False,
                      weights_only=True)
     if trainer.is_global_zero:
-        _write_test_metrics(run_dir, module, checkpoint, ckpt)
+        metrics = _write_test_metrics(run_dir, module, checkpoint, ckpt)
+        print(f"irrepscope: {run_dir}: {format_run_summary(metrics)}", file=sys.stderr)
     return run_dir
 
 
@@ -205,9 +211,9 @@ def _resume_checkpoint(run_dir: Path) -> Path:
 
 
 def _write_test_metrics(run_dir: Path, module: EnergyModule, checkpoint: Path,
-                        ckpt: dict[str, Any]) -> None:
-    """``test_metrics.json``: test errors of ``checkpoint`` (loaded: ``ckpt``) plus size and
-    training time."""
+                        ckpt: dict[str, Any]) -> dict[str, Any]:
+    """``test_metrics.json``: test errors of ``checkpoint`` (loaded: ``ckpt``) plus size,
+    training time and the composition baseline's errors on the same split."""
     rows = read_metrics(run_dir / "metrics.csv")
     metrics: dict[str, Any] = {k: module.epoch_metrics[k] for k in
                                ("test_mse", "test_mae", "test_mae_mev")}
@@ -217,7 +223,17 @@ def _write_test_metrics(run_dir: Path, module: EnergyModule, checkpoint: Path,
                    parameters=sum(p.numel() for p in module.model.parameters()),
                    epochs_trained=len(rows),
                    wall_time_s=sum(r.get("epoch_time_s") or 0.0 for r in rows))
+    metrics.update(baseline_metrics(run_dir))
     atomic_write_text(run_dir / TEST_METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def read_test_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """``run_dir/test_metrics.json`` (test errors beside the composition baseline's)."""
+    path = Path(run_dir) / TEST_METRICS_FILE
+    if not path.exists():
+        raise RunDirError(f"{path} is missing; `irrepscope train` writes it when training ends")
+    return json.loads(path.read_text())
 
 
 def train_from_config_file(config_path: str | Path, overrides: Iterable[str] = (),

@@ -3,7 +3,8 @@
 Each config trains into ``out_dir/<config stem>``; a run that already has ``last.ckpt`` is resumed
 (a finished one only re-evaluates its test set), so an interrupted sweep can simply be re-run.
 Table columns: L, epochs, h, parameters, test MSE (eV^2, the paper's "test error"), test MAE
-(eV), wall time of training (s, summed over epochs, across resumes).
+(eV), the composition baseline's test MSE on the same split (eV^2, ``train.baseline``), wall
+time of training (s, summed over epochs, across resumes).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from irrepscope.train.callbacks import atomic_write_text
 from irrepscope.train.config import RunConfig, load_config
 
 TABLE_COLUMNS = ("orders", "epochs", "hidden", "parameters", "test_mse", "test_mae",
-                 "wall_time_s", "run_dir")
+                 "baseline_test_mse", "wall_time_s", "run_dir")
 
 
 def table_row(run_dir: Path, config: RunConfig) -> dict[str, Any]:
@@ -29,6 +30,7 @@ def table_row(run_dir: Path, config: RunConfig) -> dict[str, Any]:
     return {"orders": config.model.orders, "epochs": config.train.max_epochs,
             "hidden": config.model.hidden, "parameters": metrics["parameters"],
             "test_mse": metrics["test_mse"], "test_mae": metrics["test_mae"],
+            "baseline_test_mse": metrics.get("baseline_test_mse"),
             "wall_time_s": metrics["wall_time_s"], "run_dir": str(run_dir)}
 
 
@@ -42,12 +44,13 @@ def write_table(rows: Sequence[dict[str, Any]], out_dir: Path) -> tuple[Path, Pa
     csv_path, md_path = out_dir / "sweep.csv", out_dir / "sweep.md"
     atomic_write_text(csv_path, buffer.getvalue())
     lines = ["| L | Epochs | h | # of parameters (M) | Test MSE (eV²) | Test MAE (eV) | "
-             "Wall time |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "Baseline test MSE (eV²) | Wall time |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
+        base = row["baseline_test_mse"]
         lines.append(
             f"| {row['orders']} | {row['epochs']} | {row['hidden']} | "
             f"{row['parameters'] / 1e6:.2f} | {row['test_mse']:.4g} | {row['test_mae']:.4g} | "
-            f"{_duration(row['wall_time_s'])} |")
+            f"{'n/a' if base is None else f'{base:.4g}'} | {_duration(row['wall_time_s'])} |")
     atomic_write_text(md_path, "\n".join(lines) + "\n")
     return csv_path, md_path
 
