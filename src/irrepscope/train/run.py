@@ -38,7 +38,7 @@ from irrepscope.errors import ConfigError, RunDirError
 from irrepscope.model.gnn import EquivariantGNN, build_model
 from irrepscope.model.info import check_model_fits
 from irrepscope.train.baseline import CompositionBaseline, baseline_metrics, format_run_summary
-from irrepscope.train.callbacks import RunDirCallback, atomic_write_text, read_metrics
+from irrepscope.train.callbacks import RunDirCallback
 from irrepscope.train.config import (
     RESUMABLE_KEYS,
     RunConfig,
