@@ -176,9 +176,11 @@ class Predictor:
 
     def _atom_energies(self, x: torch.Tensor, batch: Batch, energy: torch.Tensor
                        ) -> torch.Tensor:
-        """[N] eV: each atom through the head alone, the head's constant shared per molecule."""
+        """[N] eV: each atom through the head (and its element's reference) alone, the head's
+        constant shared per molecule."""
         n = x.shape[0]
-        alone = self.model._energy(x, torch.arange(n, device=x.device), n, normalized=False)
+        alone = self.model._energy(x, batch.z, torch.arange(n, device=x.device), n,
+                                   normalized=False)
         counts = torch.bincount(batch.batch, minlength=len(energy)).to(alone.dtype)
         excess = torch.zeros_like(energy).index_add(0, batch.batch, alone) - energy
         return alone - (excess / counts)[batch.batch]
