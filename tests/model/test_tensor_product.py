@@ -26,7 +26,7 @@ from irrepscope.testing import (
     random_message_inputs,
 )
 
-# the five configurations of the training benchmark (issue 7): orders, h
+# the five configurations of the training benchmark: orders, h
 CONFIGS = [(orders, hidden) for orders, hidden, _ in REFERENCE_MODELS]
 TABLE1 = Path(__file__).resolve().parents[2] / "configs" / "table1"
 ATOL = 1e-10
@@ -132,7 +132,7 @@ def test_torch_compile_fullgraph_has_no_graph_breaks():
     torch.testing.assert_close(grad, grad_ref, atol=ATOL, rtol=0)
 
 
-# all five configs of issue 7 (the two largest stock-e3nn models take ~40 s each in float64)
+# all five benchmark configs (the two largest stock-e3nn models take ~40 s each in float64)
 @pytest.mark.parametrize(("orders", "hidden"), CONFIGS, ids=lambda v: str(v))
 def test_whole_model_energies_and_gradients_on_qm9(orders, hidden, qm9_molecules, make_batch):
     """build_model e3nn vs fused after weight conversion: energies, forces, parameter grads."""

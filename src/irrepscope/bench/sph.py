@@ -4,7 +4,7 @@ Float32, forward and forward+backward (random cotangent), the order sets of ``SE
 repeats, medians. The bound column is the fraction of a memory-bandwidth bound measured in the same
 run (a large tensor copy): forward must read 3 and write D = sum(2l+1) floats per vector;
 forward+backward also reads the D cotangents and the 3 inputs again and writes 3 gradients.
-CPU runs use one torch thread (the issue's reference numbers are single-threaded).
+CPU runs use one torch thread (single-threaded reference numbers).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ meaningful ratio).
 The stock build materialises [E, weights] tensors larger than glibc's mmap threshold: with the
 default allocator every step maps, page-faults and unmaps them. It is also measured with the
 allocator told to keep freed memory (``TUNED_MALLOC``, environment set for its worker only), the
-fairest stock number; the issue's floors are defined against the default one.
+fairest stock number; the floors are defined against the default one.
 The bound: necessary multiply-adds per step (radial MLP + tensor product, forward and backward,
 counted per edge from the fused plan) at the fp32 matmul rate measured in the same run.
 """

@@ -1,4 +1,4 @@
-"""Message step on NVIDIA's cuequivariance-torch (``model.tensor_product: cueq``, issue 7).
+"""Message step on NVIDIA's cuequivariance-torch (``model.tensor_product: cueq``).
 
 ``CueqEdgeMessage`` computes the function of ``E3nnEdgeMessage`` with the same parameters in the
 same layout (``radial.weight_in``, ``radial.weight_out``: checkpoints load unchanged in either

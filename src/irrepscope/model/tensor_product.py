@@ -1,4 +1,4 @@
-"""Fused message step: radial MLP + fully connected tensor product with per-edge weights (issue 7).
+"""Fused message step: radial MLP + fully connected tensor product with per-edge weights.
 
 ``FusedEdgeMessage`` computes exactly the function of ``E3nnEdgeMessage`` (radial MLP
 [num_basis -> radial_hidden -> weight_numel], SiLU rescaled to unit second moment, no biases,
