@@ -67,14 +67,15 @@ def tiny_run(tmp_path_factory) -> tuple[Path, dict]:
     return run_dir, env
 
 
-def test_untrained_run_is_flagged_and_baseline_is_least_squares(tiny_run) -> None:
+def test_untrained_run_is_flagged_and_baseline_is_least_squares(tiny_run, monkeypatch) -> None:
     """One epoch of the paper's recipe on 24 molecules: worse than counting atoms."""
     import json
 
     from irrepscope.train.run import load_run_dataset
 
     run_dir, env = tiny_run
-    os.environ.update({k: env[k] for k in ("IRREPSCOPE_QM9_DIR", "IRREPSCOPE_DATA_DIR")})
+    for key in ("IRREPSCOPE_QM9_DIR", "IRREPSCOPE_DATA_DIR"):  # this test only
+        monkeypatch.setenv(key, env[key])
     dataset, split = load_run_dataset(run_dir, progress=False), load_split(run_dir / "split.npz")
 
     def counts(indices):
@@ -100,7 +101,7 @@ def test_untrained_run_is_flagged_and_baseline_is_least_squares(tiny_run) -> Non
     shutil.rmtree(report.parent)  # the next test analyses its own test split from scratch
 
 
-def test_analyze_and_compare(tiny_run) -> None:
+def test_analyze_and_compare(tiny_run, monkeypatch) -> None:
     run_dir, env = tiny_run
     # the analysis must use the test indices stored in the run dir, not recompute the split
     split = load_split(run_dir / "split.npz")
@@ -125,7 +126,8 @@ def test_analyze_and_compare(tiny_run) -> None:
     np.testing.assert_array_equal(saved["test_indices"], chosen)
     from irrepscope.train.run import load_run_dataset
 
-    os.environ.update({k: env[k] for k in ("IRREPSCOPE_QM9_DIR", "IRREPSCOPE_DATA_DIR")})
+    for key in ("IRREPSCOPE_QM9_DIR", "IRREPSCOPE_DATA_DIR"):  # this test only
+        monkeypatch.setenv(key, env[key])
     dataset = load_run_dataset(run_dir, progress=False)
     assert list(saved["smiles"]) == [dataset.smiles[i] for i in chosen]
     np.testing.assert_allclose(saved["energy_true"], [float(dataset[int(i)].y) for i in chosen],

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from irrepscope.data.qm9 import qm9_source_dir
+from irrepscope.data.qm9 import qm9_source_dir, qm9pack_dir
 
 # QM9 indices: HCN (linear), oxirane, O=COCC#N, CN1C=NC=C1C, N=CN(C=O)C=O
 QM9_INDICES = (5, 17, 500, 1000, 2500)
@@ -42,9 +42,10 @@ def molecule(z: Sequence[int], pos: torch.Tensor | Sequence, idx: int = -1) -> D
 
 
 def _read_qm9(indices: Sequence[int]) -> list[Data]:
-    """QM9 rows from qm9pack's CSV, or from the folder $IRREPSCOPE_QM9_DIR names (an extract)."""
+    """QM9 rows from qm9pack's CSV; where qm9pack is not installed (a device machine), from the
+    extract $IRREPSCOPE_QM9_DIR names (which other fixtures point at small slices otherwise)."""
     wanted, found = set(indices), {}
-    with open(qm9_source_dir() / "qm9_part1.csv", newline="") as handle:
+    with open((qm9pack_dir() or qm9_source_dir()) / "qm9_part1.csv", newline="") as handle:
         for row in csv.DictReader(handle):
             index = int(row["Index"])
             if index in wanted:
