@@ -30,9 +30,9 @@ from irrepscope.analysis.adapters.nequip import (
     nequip_global_state,
     to_nequip_batch,
 )
+from irrepscope.model.references import element_counts, fit_element_energies
 
 TYPE_NAMES = ["H", "C", "N", "O", "F"]
-_Z = {1: 0, 6: 1, 7: 2, 8: 3, 9: 4}
 
 
 def qm9_molecules(count: int, seed: int, qm9_dir: str | None = None,
@@ -51,19 +51,10 @@ def qm9_molecules(count: int, seed: int, qm9_dir: str | None = None,
     return atoms, np.array([float(g.y) for g in graphs]), [str(g.smiles) for g in graphs]
 
 
-def composition_fit(atoms: list[Any], energies: np.ndarray) -> np.ndarray:
-    """Per-element energies [5] (H, C, N, O, F; eV) of the least-squares fit E ~ counts @ e."""
-    counts = np.zeros((len(atoms), len(TYPE_NAMES)))
-    for m, a in enumerate(atoms):
-        for z in a.get_atomic_numbers():
-            counts[m, _Z[int(z)]] += 1
-    return np.linalg.lstsq(counts, energies, rcond=None)[0]
-
-
-def composition_predict(atoms: list[Any], per_element: np.ndarray) -> np.ndarray:
-    """Energies [n] eV of the composition fit."""
-    return np.array([sum(per_element[_Z[int(z)]] for z in a.get_atomic_numbers())
-                     for a in atoms])
+def composition_counts(atoms: list[Any]) -> np.ndarray:
+    """Element counts [molecules, 10] (index = atomic number) of ``atoms``."""
+    z = np.concatenate([a.get_atomic_numbers() for a in atoms])
+    return element_counts(z, [len(a) for a in atoms], 10)
 
 
 def build_small_nequip(shifts: np.ndarray, scale: float, seed: int = 0) -> torch.nn.Module:
@@ -117,9 +108,11 @@ def run_demo(out: Path, molecules: int = 1500, epochs: int = 100, minutes: float
     atoms, energies, smiles = qm9_molecules(molecules, seed, qm9_dir, data_dir)
     n_train = int(0.8 * len(atoms))
     train_atoms, test_atoms = atoms[:n_train], atoms[n_train:]
-    per_element = composition_fit(train_atoms, energies[:n_train])
-    residual = energies[:n_train] - composition_predict(train_atoms, per_element)
-    model = build_small_nequip(per_element, float(np.std(residual)), seed)
+    # the composition baseline: the same least squares as irrepscope's energy references
+    composition = fit_element_energies(composition_counts(train_atoms), energies[:n_train],
+                                       "the demo's training molecules")
+    shifts = composition.energies[[1, 6, 7, 8, 9]]  # TYPE_NAMES order
+    model = build_small_nequip(shifts, composition.residual_std, seed)
     start = time.perf_counter()
     history = fit(model, train_atoms, energies[:n_train], epochs, minutes * 60, seed=seed)
     seconds = time.perf_counter() - start
@@ -133,7 +126,7 @@ def run_demo(out: Path, molecules: int = 1500, epochs: int = 100, minutes: float
         "train_mse_per_epoch": history,
         "test_mae_eV": float(np.mean(np.abs(features.predictions - test_y))),
         "composition_baseline_test_mae_eV": float(np.mean(np.abs(
-            composition_predict(test_atoms, per_element) - test_y))),
+            composition.predict(composition_counts(test_atoms)) - test_y))),
         "parameters": sum(p.numel() for p in model.parameters()),
         "layers": {layer.name: str(layer.irreps) for layer in features.layers},
         "threads": torch.get_num_threads(),
