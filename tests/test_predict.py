@@ -4,6 +4,7 @@ per-atom energies, file round trips through ASE, and one clear error per bad inp
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +149,23 @@ def test_cli_skip_invalid_counts_and_one_line_errors(tiny_run: Path, tmp_path: P
         predict_file(empty, tmp_path / "bad.xyz", out)
     with pytest.raises(DataError, match="--out .*csv, .xyz or .extxyz"):
         predict_file(tiny_run, tmp_path / "bad.xyz", tmp_path / "pred.txt")
+
+
+def test_training_elements_come_from_baseline_json_without_loading_data(tiny_run, tmp_path,
+                                                                        monkeypatch) -> None:
+    """The recorded elements equal those of the training split; no data set is loaded."""
+    from irrepscope import predict
+    from irrepscope.train import run as run_module
+
+    from_data = predict.training_elements(_without_recorded_elements(tiny_run, tmp_path))
+    monkeypatch.setattr(run_module, "load_run_dataset", lambda *a, **k: pytest.fail("loaded"))
+    assert predict.training_elements(tiny_run) == from_data and from_data >= {1, 6}
+
+
+def _without_recorded_elements(run_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    baseline = json.loads((copy / "baseline.json").read_text())
+    del baseline["training_elements"]
+    (copy / "baseline.json").write_text(json.dumps(baseline))
+    return copy

@@ -88,9 +88,16 @@ def raw_from_atoms(atoms: Sequence[Any], energies: Sequence[float] | None = None
 
 
 def training_elements(run_dir: str | Path) -> set[int] | None:
-    """Atomic numbers in the run's training split, or None (with a note) if its data is gone."""
+    """Atomic numbers in the run's training split, or None (with a note) if its data is gone.
+
+    Read from the run's baseline.json; runs written before it recorded them load their data.
+    """
+    from irrepscope.train.baseline import read_baseline
     from irrepscope.train.run import load_run_dataset, load_run_split
 
+    recorded = (read_baseline(Path(run_dir)) or {}).get("training_elements")
+    if recorded is not None:
+        return {int(z) for z in recorded}
     try:
         dataset = load_run_dataset(run_dir, progress=False)
         split = load_run_split(run_dir)

@@ -63,6 +63,7 @@ def composition_baseline(dataset: Any, split: Split, num_elements: int,
     molecules, dependent counts) raise when ``strict``, else the summary carries the message
     under ``error`` and null metrics. Elements absent from training predict 0 eV in the
     baseline; ``unseen_element_molecules`` counts the molecules that have one.
+    ``training_elements``: the atomic numbers present in the training split.
     """
     data = {stage: split_counts(dataset, getattr(split, stage), num_elements)
             for stage in STAGES}
@@ -72,7 +73,8 @@ def composition_baseline(dataset: Any, split: Split, num_elements: int,
     fit: ElementFit | None
     summary: dict[str, Any] = {
         "method": "least squares of the energy on the element counts (no intercept), fitted "
-                  "on the training split, scored on each split"}
+                  "on the training split, scored on each split",
+        "training_elements": np.flatnonzero(data["train"][0].sum(axis=0) > 0).tolist()}
     try:
         fit = fit_element_energies(*data["train"])
     except DataError as err:
