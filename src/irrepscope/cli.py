@@ -289,7 +289,7 @@ def _powers_of_two(text: str) -> list[int]:
 
 
 def _configs(texts: list[str] | None) -> list[tuple[list[int], int]] | None:
-    from irrepscope.bench.train_gpu import parse_config
+    from irrepscope.bench.train import parse_config
 
     return None if texts is None else [parse_config(text) for text in texts]
 

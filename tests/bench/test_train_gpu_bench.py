@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from irrepscope.bench import train_gpu
+from irrepscope.bench.train import parse_config
 from irrepscope.errors import IrrepscopeError
 
 
@@ -65,8 +66,8 @@ def test_chosen_configurations_are_measured_and_named_in_the_command(tmp_path, c
     from irrepscope.cli import main
 
     record = tmp_path / "benchmarks.md"
-    assert train_gpu.parse_config("0,1,2:32") == ([0, 1, 2], 32)
-    (r,) = train_gpu.run(quick=True, record=record, configs=[train_gpu.parse_config("0,2:4")],
+    assert parse_config("0,1,2:32") == ([0, 1, 2], 32)
+    (r,) = train_gpu.run(quick=True, record=record, configs=[parse_config("0,2:4")],
                          device="cpu")
     assert (r["L"], r["h"]) == ([0, 2], 4)
     assert "irrepscope bench train-gpu --quick --configs '0,2:4'" in record.read_text()

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from irrepscope.bench.record import markdown_table, publish
+from irrepscope.errors import IrrepscopeError
 
 # (orders, h, the floor on the speed-up over the stock-e3nn build); the goal for every
 # config is also >= BOUND_GOAL of the matmul bound
@@ -45,6 +46,24 @@ BUILDS = {"stock": {"sh_backend": "e3nn", "tensor_product": "e3nn", "aggregate":
 TUNED_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
 # measured runs: (name, build, extra environment of the worker process)
 RUNS = [("stock", "stock", {}), ("fused", "fused", {}), ("stock_tuned", "stock", TUNED_MALLOC)]
+
+
+def parse_config(text: str) -> tuple[list[int], int]:
+    """'0,1,2:32' -> ([0, 1, 2], 32): orders and hidden multiplicity of one configuration."""
+    try:
+        orders, hidden = text.split(":")
+        return [int(l) for l in orders.split(",")], int(hidden)
+    except ValueError:
+        raise IrrepscopeError(f"a configuration is ORDERS:HIDDEN such as '0,1,2:32', "
+                              f"got {text!r}") from None
+
+
+def configs_option(configs: list | None) -> str:
+    """The ``--configs`` flag that reproduces a run on ``configs`` [(orders, h, ...)]; '' for
+    the default five."""
+    if configs is None or [tuple(c[:2]) for c in configs] == [tuple(c[:2]) for c in CONFIGS]:
+        return ""
+    return "--configs " + " ".join(f"'{','.join(map(str, c[0]))}:{c[1]}'" for c in configs)
 
 
 def qm9_batches(num_batches: int, graph: str = "bonds", cutoff: float = 6.0) -> list:

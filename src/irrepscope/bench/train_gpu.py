@@ -21,7 +21,15 @@ from pathlib import Path
 import torch
 
 from irrepscope.bench.record import markdown_table, publish
-from irrepscope.bench.train import BATCH_SIZE, BUILDS, CONFIGS, build, qm9_batches, train_steps
+from irrepscope.bench.train import (
+    BATCH_SIZE,
+    BUILDS,
+    CONFIGS,
+    build,
+    configs_option,
+    qm9_batches,
+    train_steps,
+)
 from irrepscope.errors import IrrepscopeError
 
 CUEQ_BUILD = {"sh_backend": "auto", "tensor_product": "cueq"}
@@ -118,9 +126,7 @@ def run(quick: bool = False, record: Path | None = None, configs=None,
     builds = gpu_builds()
     num_batches, repeats = (2, 1) if quick else (10, 3)
     options = "" if graphs == (GRAPHS[:1] if quick else GRAPHS) else "--graphs " + ",".join(graphs)
-    if configs is not None and [c[:2] for c in configs] != [c[:2] for c in CONFIGS]:
-        options += " --configs " + " ".join(f"'{','.join(map(str, c[0]))}:{c[1]}'"
-                                            for c in configs)
+    options += " " + configs_option(configs)
     results: list[dict] = []
     total = len(graphs) * len(CONFIGS if configs is None else configs)
     for graph in graphs:
@@ -136,16 +142,6 @@ def run(quick: bool = False, record: Path | None = None, configs=None,
             publish(body, record, "train-gpu", quick, options=options.strip(),
                     echo=len(results) == total)
     return results
-
-
-def parse_config(text: str) -> tuple[list[int], int]:
-    """'0,1,2:32' -> ([0, 1, 2], 32): orders and hidden multiplicity of one configuration."""
-    try:
-        orders, hidden = text.split(":")
-        return [int(l) for l in orders.split(",")], int(hidden)
-    except ValueError:
-        raise IrrepscopeError(f"a configuration is ORDERS:HIDDEN such as '0,1,2:32', "
-                              f"got {text!r}") from None
 
 
 def _record_body(results: list[dict], builds: dict, device: torch.device, num_batches: int,

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from irrepscope.bench.record import markdown_table, publish
-from irrepscope.bench.train import BATCH_SIZE, CONFIGS, THREADS, StepWorker
+from irrepscope.bench.train import BATCH_SIZE, CONFIGS, THREADS, StepWorker, configs_option
 
 GRAPHS = [("bonds", 6.0), ("radius", 6.0)]
 SCALING_CONFIGS = [([0, 1, 2], 32), ([0, 3, 4, 5, 6], 16)]
@@ -98,9 +98,7 @@ def run(quick: bool = False, record: Path | None = None, configs=None, graphs=No
         graphs = [(g, 6.0) if isinstance(g, str) else tuple(g) for g in graphs]
         if graphs != GRAPHS:
             options.append("--graphs " + ",".join(g for g, _ in graphs))
-    if configs is not None and [tuple(c) for c in configs] != [(o, h) for o, h, _ in CONFIGS]:
-        options.append("--configs " + " ".join(f"'{','.join(map(str, o))}:{h}'"
-                                                for o, h in configs))
+    options.append(configs_option(configs))
     torch.set_num_threads(THREADS)
     num_batches, repeats = (1, 3) if quick else (2, 3)
     configs = [(o, h) for o, h, _ in CONFIGS] if configs is None else configs
@@ -132,6 +130,7 @@ def run(quick: bool = False, record: Path | None = None, configs=None, graphs=No
             f"{graphs_table(measured)}\n\n"
             f"Cutoff scaling (radius graphs; the model's cutoff equals the graph's):\n\n"
             f"{scaling_table(scaling)}\n")
+    options = [option for option in options if option]
     publish(body, record, "train-graphs", quick, options=" ".join(options),
             section="train-graphs (subset)" if options else None)
     return {"graphs": measured, "scaling": scaling}
