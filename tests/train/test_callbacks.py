@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from irrepscope.train.callbacks import (
+from irrepscope.train.callbacks import RunDirCallback
+from irrepscope.train.run_records import (
     METRIC_COLUMNS,
-    RunDirCallback,
     atomic_write_text,
     read_metrics,
     write_metrics,

@@ -12,9 +12,9 @@ import pytest
 import torch
 import yaml
 
-from irrepscope.train.callbacks import read_metrics
 from irrepscope.train.module import evaluate
 from irrepscope.train.run import load_run_dataset, load_run_split, load_trained_model
+from irrepscope.train.run_records import read_metrics
 
 
 def test_ddp_two_cpu_processes_match_single_process(tiny_settings: dict, tmp_path: Path) -> None:

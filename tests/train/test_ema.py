@@ -8,10 +8,10 @@ import lightning as L
 import pytest
 import torch
 
-from irrepscope.train.callbacks import read_metrics
 from irrepscope.train.ema import WeightAverage, decay_at
 from irrepscope.train.module import evaluate
 from irrepscope.train.run import load_run_dataset, load_run_split, load_trained_model, train
+from irrepscope.train.run_records import read_metrics
 
 RECIPE = ("model.energy_reference=element_least_squares", "model.readout_init=zero",
           "train.lr=0.003", "train.lr_schedule=warmup_cosine", "train.warmup_steps=3",

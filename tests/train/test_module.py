@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch_geometric.loader import DataLoader
 
-from irrepscope.train.callbacks import read_metrics, weights_finite
+from irrepscope.train.callbacks import weights_finite
 from irrepscope.train.datamodule import cached_dataset
 from irrepscope.train.module import EnergyModule, NonFiniteLossError, evaluate
 from irrepscope.train.run import train
+from irrepscope.train.run_records import read_metrics
 
 
 class PoisonWeights(L.Callback):

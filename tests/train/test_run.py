@@ -12,7 +12,6 @@ import yaml
 
 from irrepscope.data.splits import load_split
 from irrepscope.errors import ConfigError, RunDirError
-from irrepscope.train.callbacks import METRIC_COLUMNS, read_metrics
 from irrepscope.train.config import load_config
 from irrepscope.train.module import evaluate
 from irrepscope.train.run import (
@@ -22,6 +21,7 @@ from irrepscope.train.run import (
     train,
     train_from_config_file,
 )
+from irrepscope.train.run_records import METRIC_COLUMNS, read_metrics
 
 TIMING = {"epoch_time_s", "train_mol_per_s"}  # wall-clock columns, the only ones that may differ
 

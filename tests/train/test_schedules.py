@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from irrepscope.errors import ConfigError
-from irrepscope.train.callbacks import read_metrics
 from irrepscope.train.run import train
+from irrepscope.train.run_records import read_metrics
 from irrepscope.train.schedules import lr_factor
 
 

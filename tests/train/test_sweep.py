@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from irrepscope.errors import ConfigError
-from irrepscope.train.callbacks import read_metrics
 from irrepscope.train.run import sweep
+from irrepscope.train.run_records import read_metrics
 
 
 def test_sweep_writes_table_and_is_restartable(tiny_settings: dict, tmp_path: Path) -> None:

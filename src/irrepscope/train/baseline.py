@@ -25,7 +25,7 @@ from irrepscope.model.references import (
     element_name,
     fit_element_energies,
 )
-from irrepscope.train.callbacks import atomic_write_text
+from irrepscope.train.run_records import atomic_write_text
 
 BASELINE_FILE = "baseline.json"
 STAGES = ("train", "val", "test")

@@ -20,15 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 
 from irrepscope.train.module import NonFiniteLossError
-from irrepscope.train.run_records import (  # noqa: F401  (re-exported: the callback's files)
-    METRIC_COLUMNS,
-    METRICS_FILE,
-    RECORD_KEY,
-    atomic_write_text,
-    commit_epoch,
-    read_metrics,
-    write_metrics,
-)
+from irrepscope.train.run_records import METRICS_FILE, RECORD_KEY, commit_epoch, read_metrics
 
 
 def weights_finite(module: torch.nn.Module) -> bool:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from irrepscope.errors import ConfigError
-from irrepscope.train.callbacks import atomic_write_text
 from irrepscope.train.config import RunConfig, load_config
+from irrepscope.train.run_records import atomic_write_text
 
 TABLE_COLUMNS = ("orders", "epochs", "hidden", "parameters", "test_mse", "test_mae",
                  "baseline_test_mse", "wall_time_s", "run_dir")
