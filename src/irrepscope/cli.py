@@ -79,6 +79,19 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     info.add_argument("--energy-key", default="energy", help="info key of the energy in --xyz")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=_data_info)
+    sample = cmds.add_parser("sample", help="write a seeded random sample of QM9 as CSV parts "
+                                             "(train on it with data.qm9_dir)")
+    sample.add_argument("--molecules", type=int, required=True)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", type=Path, required=True)
+    sample.set_defaults(func=_data_sample)
+
+
+def _data_sample(args: argparse.Namespace) -> None:
+    from irrepscope.data.sample import write_qm9_sample
+
+    out = write_qm9_sample(args.out, args.molecules, seed=args.seed)
+    print(f"{args.molecules} QM9 molecules (seed {args.seed}) written to {out}")
 
 
 def _data_info(args: argparse.Namespace) -> None:
