@@ -56,6 +56,7 @@ from irrepscope.train.run_records import (
     remove_stale_temporaries,
     repair_run_dir,
 )
+from irrepscope.train.seeds import SeedSpec
 
 CONFIG_FILE = "config.yaml"
 VERSIONS_FILE = "versions.json"
@@ -285,7 +286,7 @@ def load_run_dataset(run_dir: str | Path, progress: bool = True) -> Any:
 
 
 def sweep(configs: Sequence[str | Path], overrides: Iterable[str] = (),
-          out_dir: str | Path = Path("runs/sweep"), seeds: Any = None,
+          out_dir: str | Path = Path("runs/sweep"), seeds: SeedSpec = None,
           vary_split: bool = False) -> list[Path]:
     """Train each config into ``out_dir/<stem>`` (several ``seeds``: ``<stem>_s<seed>``, see
     ``train.seeds``); returns run dirs, then the table files (``train.sweep.write_table``)."""
