@@ -156,7 +156,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE")
     sweep.add_argument("--out", type=Path, default=Path("runs/sweep"))
+    _add_seed_options(sweep)
     sweep.set_defaults(func=_sweep)
+
+
+def _add_seed_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds", default=None, metavar="N|S,S,...",
+                        help="train each config with N seeds (its seed, seed+1, ...) or with "
+                             "the listed seeds; one run dir per seed, tables with mean ± std")
+    parser.add_argument("--vary-split", action="store_true",
+                        help="with --seeds: each seed draws its own split (default: the "
+                             "config's split for every seed)")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -172,7 +182,8 @@ def _train(args: argparse.Namespace) -> None:
 def _sweep(args: argparse.Namespace) -> None:
     from irrepscope.train.run import sweep
 
-    for path in sweep(args.configs, overrides=args.overrides, out_dir=args.out):
+    for path in sweep(args.configs, overrides=args.overrides, out_dir=args.out,
+                      seeds=args.seeds, vary_split=args.vary_split):
         print(path)
 
 
@@ -233,6 +244,7 @@ def _add_analysis(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     demo.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="KEY=VALUE", help="override applied to both demo configs")
+    _add_seed_options(demo)
     demo.set_defaults(func=_demo)
 
 
@@ -266,7 +278,8 @@ def _compare(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from irrepscope.analysis.demo import run_demo
 
-    print(run_demo(args.out, overrides=args.overrides))
+    print(run_demo(args.out, overrides=args.overrides, seeds=args.seeds,
+                   vary_split=args.vary_split))
 
 
 # --- bench -----------------------------------------------------------------------------------

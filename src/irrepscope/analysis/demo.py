@@ -1,5 +1,7 @@
 """The main job (`irrepscope demo`, `make demo`): train the paper's central comparison at CPU
 size (L=[0,1,2] vs L=[0,3,4,5,6], h=16, configs/demo/), analyse both runs, compare them.
+With several seeds, each config is trained once per seed (``OUT/<config>_s<seed>``) and the
+comparison groups each config's seeds (mean ± std, paired t-test).
 
 A run directory that already holds a finished run of the same config (test_metrics.json and
 best.ckpt) is reused, an unfinished one of the same config is resumed, each with a note; one
@@ -15,6 +17,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from irrepscope.errors import ConfigError, RunDirError
+from irrepscope.train.seeds import SeedSpec, seed_run_dirs
 
 DEMO_CONFIGS = ("l012_h16", "l03456_h16")
 
@@ -54,23 +57,38 @@ def train_or_reuse(config_path: Path, run_dir: Path, overrides: Sequence[str] = 
     return run_dir, f"{run_dir.name}: trained from {config_path}"
 
 
+def demo_runs(out: Path, overrides: Sequence[str] = (), seeds: SeedSpec = None,
+              vary_split: bool = False) -> list[tuple[Path, Path, list[str]]]:
+    """(config path, run dir, overrides) of every demo run: each config at each seed."""
+    from irrepscope.train.config import load_config
+
+    config_dir = demo_config_dir()
+    runs = []
+    for name in DEMO_CONFIGS:
+        path = config_dir / f"{name}.yaml"
+        config = load_config(path, overrides)
+        runs += [(path, run_dir, [*overrides, *extra]) for run_dir, extra in
+                 seed_run_dirs(Path(out), name, config, seeds, vary_split)]
+    return runs
+
+
 def run_demo(out: Path = Path("runs/demo"), overrides: Iterable[str] = (),
-             progress: bool = True) -> Path:
+             progress: bool = True, seeds: SeedSpec = None, vary_split: bool = False) -> Path:
     """Train (or reuse), analyse and compare the demo runs under ``out``; returns the path of
-    out/compare/report.html. ``overrides`` (``key=value``) apply to both configs."""
+    out/compare/report.html. ``overrides`` (``key=value``) apply to both configs; ``seeds``
+    and ``vary_split`` (``irrepscope.train.seeds``) train each config several times."""
     from irrepscope.analysis.report import analyze_run, compare_runs
 
     out = Path(out)
     overrides = list(overrides)
-    config_dir = demo_config_dir()
+    runs = demo_runs(out, overrides, seeds, vary_split)  # every seed validated before training
     start = time.perf_counter()
     notes, run_dirs = [], []
-    stages = tqdm(total=2 * len(DEMO_CONFIGS) + 1, desc="demo", disable=not progress,
-                  position=0)
-    for name in DEMO_CONFIGS:
-        stages.set_description(f"demo: train {name}")
+    stages = tqdm(total=2 * len(runs) + 1, desc="demo", disable=not progress, position=0)
+    for config_path, run_dir, run_overrides in runs:
+        stages.set_description(f"demo: train {run_dir.name}")
         t0 = time.perf_counter()
-        run_dir, note = train_or_reuse(config_dir / f"{name}.yaml", out / name, overrides)
+        run_dir, note = train_or_reuse(config_path, run_dir, run_overrides)
         notes.append(f"{note} ({time.perf_counter() - t0:.0f} s)")
         run_dirs.append(run_dir)
         stages.update()
@@ -83,6 +101,10 @@ def run_demo(out: Path = Path("runs/demo"), overrides: Iterable[str] = (),
     stages.set_description("demo: compare")
     if overrides:
         notes.append(f"overrides applied to both configs: {' '.join(overrides)}")
+    if seeds is not None:
+        split = ("drawn from each seed (--vary-split)" if vary_split
+                 else "fixed: every seed trains on its config's own split")
+        notes.append(f"{len(runs) // len(DEMO_CONFIGS)} seed(s) per config; split {split}")
     notes.append(f"total demo wall time {time.perf_counter() - start:.0f} s")
     report = compare_runs(run_dirs, out / "compare", progress=progress, notes=notes)
     stages.update()

@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from irrepscope.analysis.analyze import TABLE_COLUMNS, Analysis, analyse, load_projections
+from irrepscope.analysis.seed_groups import (
+    group_runs,
+    read_config_or_none,
+    seed_blocks,
+    seed_groups_json,
+)
 from irrepscope.bench.record import markdown_table
 from irrepscope.errors import RunDirError
 
@@ -240,7 +246,9 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
                  notes: Sequence[str] = ()) -> Path:
     """Several runs side by side in out/: Table 1-style table, utilization, Figure 1 panels.
 
-    Runs not analysed yet are analysed first; ``notes`` are added to the report's notes.
+    Runs of one config at several seeds are grouped (mean ± std, paired t-test against the
+    first config: ``analysis.seed_groups``). Runs not analysed yet are analysed first;
+    ``notes`` are added to the report's notes.
     """
     from irrepscope.analysis import figures
 
@@ -265,6 +273,7 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
                 if baseline_warning(s)]
     util_rows = [{"run": name, **row} for name, s in zip(names, summaries, strict=True)
                  for row in s["table"] if row["block"] == s["last_block"]]
+    groups = group_runs(names, summaries, [read_config_or_none(Path(r)) for r in run_dirs])
     doc: list[Block] = [
         ("h1", "irrepscope comparison: " + ", ".join(names)),
         *[("warn", text) for text in warnings],
@@ -272,6 +281,7 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
         ("table", ["run", "L", "epochs", "h", "# parameters (M)", "test MSE (eV²)",
                    "baseline test MSE (eV²)", "MSE / baseline"], table1),
         ("p", BASELINE_EXPLAINED),
+        *seed_blocks(groups),
         ("h2", "Utilization per l (last block)"),
         _table_block(util_rows, ["run", *TABLE_COLUMNS]), ("p", COLUMNS_EXPLAINED),
         ("h2", "Embedding projections (last block, PHATE, coloured by NSPS)"),
@@ -291,5 +301,6 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
     if notes:
         doc += [("h2", "Notes"), ("ul", notes)]
     (out / "comparison.json").write_text(json.dumps(
-        {"runs": summaries}, indent=2, default=float) + "\n")
+        {"runs": summaries, "seed_groups": seed_groups_json(groups)}, indent=2,
+        default=float) + "\n")
     return write_report(doc, out, "irrepscope comparison")

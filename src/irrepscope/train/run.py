@@ -56,6 +56,7 @@ from irrepscope.train.run_records import (
     remove_stale_temporaries,
     repair_run_dir,
 )
+from irrepscope.train.seeds import SeedSpec
 
 CONFIG_FILE = "config.yaml"
 VERSIONS_FILE = "versions.json"
@@ -285,8 +286,11 @@ def load_run_dataset(run_dir: str | Path, progress: bool = True) -> Any:
 
 
 def sweep(configs: Sequence[str | Path], overrides: Iterable[str] = (),
-          out_dir: str | Path = Path("runs/sweep")) -> list[Path]:
-    """Train each config into ``out_dir/<stem>``; returns run dirs, then the table's CSV and MD."""
+          out_dir: str | Path = Path("runs/sweep"), seeds: SeedSpec = None,
+          vary_split: bool = False) -> list[Path]:
+    """Train each config into ``out_dir/<stem>`` (several ``seeds``: ``<stem>_s<seed>``, see
+    ``train.seeds``); returns run dirs, then the table files (``train.sweep.write_table``)."""
     from irrepscope.train.sweep import run_sweep
 
-    return run_sweep(configs, overrides, Path(out_dir), train)
+    return run_sweep(configs, overrides, Path(out_dir), train, seeds=seeds,
+                     vary_split=vary_split)
