@@ -10,7 +10,7 @@ import irrepscope.model.gnn as gnn
 from irrepscope.errors import ConfigError
 from irrepscope.model import ModelConfig, build_model
 from irrepscope.model.irreps import columns_by_l, sh_irreps, zero_orders
-from irrepscope.model.prune import prune_model, pruned_config
+from irrepscope.model.prune import prune_model, pruned_config, unused_sh_orders
 
 SMALL = dict(hidden=3, num_layers=1, num_elements=10, embedding_dim=8, num_basis=4)
 # message steps whose weight layouts differ (e3nn's; fused per edge; aggregate-then-weight),
@@ -132,3 +132,10 @@ def test_an_order_kept_in_the_sh_only_can_be_dropped_from_it_later():
 def test_hidden_orders_validation(values, message):
     with pytest.raises(ConfigError, match=message):
         ModelConfig(**values).validate()
+
+
+def test_unused_sh_orders_are_those_no_path_couples_to():
+    model = _model([0, 1, 2, 3, 4])
+    assert unused_sh_orders(model) == []
+    assert unused_sh_orders(prune_model(model, [1, 3])) == [1, 3]  # even features, odd SH
+    assert unused_sh_orders(prune_model(model, [1, 2, 3, 4])) == [1, 2, 3, 4]

@@ -63,6 +63,8 @@ def test_zero_epochs_writes_a_run_whose_model_is_the_ablated_original(tiny_run, 
     report = (out / REPORT_FILE).read_text()
     assert "pruned, before fine-tuning" in report and "composition baseline" in report
     assert "after" not in report.split("| model")[1].split("Test errors")[0]  # no epochs
+    assert record["unused_sh_orders"] == []
+    assert f"irrepscope train --config {out}/config.yaml --set train.max_epochs=2" in report
 
 
 def test_fine_tuning_starts_from_the_pruned_weights_and_resumes(tiny_run, tmp_path):
@@ -108,6 +110,8 @@ def test_auto_scores_the_orders_on_validation_molecules_without_an_analysis(tiny
     out = prune_run(tiny_run, tmp_path / "pruned", auto=True, threshold=1e9, epochs=0, **FEW)
     record = json.loads((out / PRUNED_FROM_FILE).read_text())
     assert record["dropped_orders"] == [1, 2]
+    assert record["unused_sh_orders"] == [1, 2]  # scalar features: no path reads l > 0
+    assert "feed no path of the pruned model" in (out / REPORT_FILE).read_text()
     assert "validation molecules" in record["rule"]["numbers_from"]
     assert set(record["rule"]["ablation_rel_mse"]) == {"1", "2"}
     with pytest.raises(ConfigError, match="no order has ablation_rel_mse below -1e"):
@@ -121,6 +125,8 @@ def test_auto_scores_the_orders_on_validation_molecules_without_an_analysis(tiny
      "prune --set cannot change model.hidden"),
     ({"drop": [1], "epochs": -1}, ConfigError, "--epochs must be an integer >= 0"),
     ({"drop": [1], "auto": True}, ConfigError, "--drop L,L or with --auto"),
+    ({"drop": [1], "overrides": ["train.devices=2"]}, ConfigError,
+     "prune fine-tunes in one process"),
 ])
 def test_bad_input_raises_one_clear_message(tiny_run, tmp_path, options, error, message):
     options = {"epochs": 0, **options}

@@ -175,3 +175,11 @@ def _ungated(message_irreps: o3.Irreps) -> o3.Irreps:
     scalars = [(mul, ir) for mul, ir in message_irreps if ir.l == 0]
     gated = [(mul, ir) for mul, ir in message_irreps if ir.l > 0]
     return o3.Irreps(scalars[:1] + gated)
+
+
+def unused_sh_orders(model: EquivariantGNN) -> list[int]:
+    """Spherical-harmonic orders that feed no tensor-product path of any block (by parity or
+    order, the hidden orders cannot couple to them): computed, but without effect."""
+    used = {step.irreps_sh[p.i_sh].ir.l for step in (b.message for b in model.blocks)
+            for p in step.paths}
+    return [l for l in model.config.orders if l not in used]

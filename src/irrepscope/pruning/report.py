@@ -98,9 +98,28 @@ def render(record: dict[str, Any]) -> str:
          f"median of {speed['rounds']} rounds (training: forward, backward and AdamW step; "
          f"inference: forward). Machine: {record.get('machine', 'n/a')}."),
     ]
+    if record.get("unused_sh_orders"):
+        parts.append(f"Spherical-harmonic orders {record['unused_sh_orders']} feed no path of "
+                     f"the pruned model (neither their order nor their parity couples them to "
+                     f"the hidden orders): they are computed without effect, and pruning with "
+                     f"--drop-sh gives the same model without them.")
+    parts.append(_scratch_text(record))
     if record.get("command"):
         parts.append(f"Written by:\n\n```\n{record['command']}\n```")
     return "\n\n".join(parts) + "\n"
+
+
+def _scratch_text(record: dict[str, Any]) -> str:
+    """How to train the pruned architecture from scratch (same data, split and recipe)."""
+    out, source = record["run_dir"], record.get("source_epochs_trained")
+    epochs = record.get("epochs_trained", record["fine_tune_epochs"])
+    total = "" if source is None else f" --set train.max_epochs={source + epochs}"
+    budget = ("" if source is None else
+              f" with the same total budget ({source} epochs of the original + {epochs} of "
+              f"fine-tuning)")
+    return (f"The same architecture trained from scratch on the same split{budget}:\n\n"
+            f"```\nirrepscope train --config {out}/config.yaml{total} --run-dir "
+            f"{out}_scratch\n```")
 
 
 def write_record(out: Path, record: dict[str, Any]) -> Path:

@@ -29,7 +29,7 @@ import torch
 
 from irrepscope.errors import ConfigError, RunDirError
 from irrepscope.model.gnn import EquivariantGNN, build_model
-from irrepscope.model.prune import pruned_config, pruned_state_dict
+from irrepscope.model.prune import pruned_config, pruned_state_dict, unused_sh_orders
 from irrepscope.pruning.orders import AUTO_THRESHOLD, auto_drop
 from irrepscope.pruning.report import PRUNED_FROM_FILE, write_record
 from irrepscope.train.baseline import BASELINE_FILE, run_baseline
@@ -63,6 +63,9 @@ from irrepscope.train.speed import multiply_adds_per_batch, throughput
 FREE_KEYS = frozenset({"model.sh_backend", "model.tensor_product", "model.aggregate",
                        "model.irrep_dropout", "data.num_workers", "data.data_dir",
                        "data.qm9_dir"})
+ONE_PROCESS = ("prune fine-tunes in one process: train.devices and train.num_nodes must be 1 "
+               "and train.strategy auto (a multi-process launch would repeat the pruning in "
+               "every process)")
 SPEED_BATCHES = 8
 SPEED_ROUNDS = 3
 
@@ -106,6 +109,7 @@ def pruned_run_config(source: RunConfig, model: Any, epochs: int,
     values = source.to_dict()
     values["model"] = model.to_dict()
     values["data"]["split_seed"] = source.split_seed  # a changed --set seed keeps the split
+    values["train"].update(devices=1, strategy="auto", num_nodes=1)  # see ONE_PROCESS
     if epochs > 0:
         values["train"]["max_epochs"] = epochs
     config = load_config(values, overrides)
@@ -115,6 +119,9 @@ def pruned_run_config(source: RunConfig, model: Any, epochs: int,
         raise ConfigError(f"prune --set cannot change {', '.join(fixed)}: the pruned model keeps "
                           f"the original's weights and molecules; set train.*, seed or "
                           f"{', '.join(sorted(FREE_KEYS))}")
+    t = config.train
+    if t.devices != 1 or t.num_nodes != 1 or t.strategy not in ("auto", "single_device"):
+        raise ConfigError(ONE_PROCESS)
     return config
 
 
@@ -253,10 +260,15 @@ def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
           f"({'hidden features and spherical harmonics' if drop_sh else 'hidden features'}); "
           f"measuring both models", file=sys.stderr)
     numbers = measure(source, pruned, hidden_only, config, speed_batches)
+    source_metrics = source.run_dir / TEST_METRICS_FILE
     record = {"source_run": str(source.run_dir.resolve()), "source_checkpoint": checkpoint,
-              "dropped_orders": sorted(drop), "from_spherical_harmonics": drop_sh, "rule": rule,
+              "source_epochs_trained": json.loads(source_metrics.read_text()).get(
+                  "epochs_trained") if source_metrics.exists() else None,
+              "run_dir": str(out), "dropped_orders": sorted(drop),
+              "from_spherical_harmonics": drop_sh, "rule": rule,
               "orders_before": _orders(source.config), "orders_after": _orders(config),
-              "fine_tune_epochs": epochs, "command": command, **numbers}
+              "unused_sh_orders": unused_sh_orders(pruned), "fine_tune_epochs": epochs,
+              "command": command, **numbers}
     if epochs == 0:
         write_untrained_run(out, config, pruned, source, numbers["errors"]["pruned"])
     else:
