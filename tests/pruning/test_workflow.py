@@ -81,6 +81,7 @@ def test_fine_tuning_starts_from_the_pruned_weights_and_resumes(tiny_run, tmp_pa
     assert errors["fine_tuned"]["test_mse"] == pytest.approx(errors["pruned"]["test_mse"],
                                                              rel=1e-4)
     assert len(read_metrics(out / "metrics.csv")) == 1
+    assert (out / "split.npz").read_bytes() == (tiny_run / "split.npz").read_bytes()
     report = (out / REPORT_FILE).read_text()
     assert "hidden features pruned only (= ablation)" in report
     assert "after 1 epoch(s) of fine-tuning" in report

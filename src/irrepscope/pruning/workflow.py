@@ -273,6 +273,7 @@ def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
         write_untrained_run(out, config, pruned, source, numbers["errors"]["pruned"])
     else:
         out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source.run_dir / SPLIT_FILE, out / SPLIT_FILE)  # the very same split
         write_record(out, record)  # before training: a resume finds the numbers from before
         train(config, out, callbacks=[StartFrom(pruned.state_dict())])
     return _finish(out, record)
