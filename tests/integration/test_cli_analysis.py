@@ -174,6 +174,9 @@ def test_a_pruned_run_is_analysed_and_compared_like_any_run(tiny_run) -> None:
     assert summary["test_mse"] == pytest.approx(record["errors"]["pruned"]["test_mse"])
     with open(report.parent / "utilization.csv") as handle:
         assert [int(r["l"]) for r in csv.DictReader(handle)] == [0, 1]
+    md = (report.parent / "report.md").read_text()
+    assert "L=[0, 1] (spherical harmonics [0, 1, 2])" in md
+    assert "Pruned from another run" in md and "pruned, before fine-tuning" in md
     info = _cli("model", "info", "--run", str(pruned), env=env)
     assert "composition baseline" in info
     compare = Path(_cli("compare", str(run_dir), str(pruned), "--out",

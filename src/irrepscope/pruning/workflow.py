@@ -241,42 +241,54 @@ def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
     if resume:
         return _resume(out, epochs, overrides, command)
     source = open_source(run_dir, checkpoint, progress)
-    batch_size = source.config.train.eval_batch_size or source.config.train.batch_size
-    if auto:
-        drop, rule = auto_drop(source.run_dir, source.model, source.graphs("val"),
-                               source.config.seed, batch_size, threshold, progress)
-    else:
-        rule = {"kind": "given", "text": "orders given with --drop"}
+    drop, rule = _choose_orders(source, drop, auto, threshold, progress)
     config = pruned_run_config(source.config, pruned_config(source.model.config, drop, drop_sh),
                                epochs, overrides)
-    dtype = source.model.embedding.weight.dtype
-    pruned = build_model(config.model, dtype).eval()
-    pruned.load_state_dict(pruned_state_dict(source.model, pruned))
-    hidden_only = None
-    if drop_sh:
-        hidden_only = build_model(pruned_config(source.model.config, drop), dtype).eval()
-        hidden_only.load_state_dict(pruned_state_dict(source.model, hidden_only))
+    pruned = _pruned_model(source, config.model)
+    hidden_only = _pruned_model(source, pruned_config(source.model.config, drop)) \
+        if drop_sh else None
     print(f"irrepscope: pruning orders {sorted(drop)} from {source.run_dir} "
           f"({'hidden features and spherical harmonics' if drop_sh else 'hidden features'}); "
           f"measuring both models", file=sys.stderr)
-    numbers = measure(source, pruned, hidden_only, config, speed_batches)
-    source_metrics = source.run_dir / TEST_METRICS_FILE
     record = {"source_run": str(source.run_dir.resolve()), "source_checkpoint": checkpoint,
-              "source_epochs_trained": json.loads(source_metrics.read_text()).get(
-                  "epochs_trained") if source_metrics.exists() else None,
-              "run_dir": str(out), "dropped_orders": sorted(drop),
-              "from_spherical_harmonics": drop_sh, "rule": rule,
-              "orders_before": _orders(source.config), "orders_after": _orders(config),
-              "unused_sh_orders": unused_sh_orders(pruned), "fine_tune_epochs": epochs,
-              "command": command, **numbers}
+              "source_epochs_trained": _epochs_trained(source.run_dir), "run_dir": str(out),
+              "dropped_orders": sorted(drop), "from_spherical_harmonics": drop_sh,
+              "rule": rule, "orders_before": _orders(source.config),
+              "orders_after": _orders(config), "unused_sh_orders": unused_sh_orders(pruned),
+              "fine_tune_epochs": epochs, "command": command,
+              **measure(source, pruned, hidden_only, config, speed_batches)}
     if epochs == 0:
-        write_untrained_run(out, config, pruned, source, numbers["errors"]["pruned"])
+        write_untrained_run(out, config, pruned, source, record["errors"]["pruned"])
     else:
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source.run_dir / SPLIT_FILE, out / SPLIT_FILE)  # the very same split
         write_record(out, record)  # before training: a resume finds the numbers from before
         train(config, out, callbacks=[StartFrom(pruned.state_dict())])
     return _finish(out, record)
+
+
+def _choose_orders(source: Source, drop: Sequence[int] | None, auto: bool, threshold: float,
+                   progress: bool) -> tuple[list[int], dict[str, Any]]:
+    """(orders to drop, the rule's record): ``drop`` as given, or the rule of ``auto``."""
+    if not auto:
+        assert drop is not None
+        return list(drop), {"kind": "given", "text": "orders given with --drop"}
+    batch_size = source.config.train.eval_batch_size or source.config.train.batch_size
+    return auto_drop(source.run_dir, source.model, source.graphs("val"), source.config.seed,
+                     batch_size, threshold, progress)
+
+
+def _pruned_model(source: Source, model_config: Any) -> EquivariantGNN:
+    """The model of ``model_config`` (eval mode, the source's dtype) with the source's weights."""
+    pruned = build_model(model_config, source.model.embedding.weight.dtype).eval()
+    pruned.load_state_dict(pruned_state_dict(source.model, pruned))
+    return pruned
+
+
+def _epochs_trained(run_dir: Path) -> int | None:
+    """Epochs the run was trained for (its test_metrics.json; None while it is training)."""
+    path = run_dir / TEST_METRICS_FILE
+    return json.loads(path.read_text()).get("epochs_trained") if path.exists() else None
 
 
 def _orders(config: RunConfig) -> dict[str, list[int]]:
