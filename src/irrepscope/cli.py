@@ -183,7 +183,8 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
                        help="fine-tuning epochs (0: prune and evaluate only)")
     prune.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="recipe change for the fine-tuning (train.*)")
-    prune.add_argument("--checkpoint", default="best", help="best or last (of the source run)")
+    prune.add_argument("--checkpoint", default="best",
+                       help="best, last or a .ckpt path (of the source run)")
     prune.add_argument("--resume", action="store_true",
                        help="continue an interrupted fine-tuning of --out")
     prune.set_defaults(func=_prune)
