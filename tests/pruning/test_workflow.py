@@ -147,7 +147,10 @@ def test_a_run_without_a_finished_checkpoint_is_refused(tiny_run, tmp_path):
 def test_cli_prunes_and_reports_errors_in_one_line(tiny_run, tmp_path, capsys):
     out = tmp_path / "pruned"
     assert main(["prune", str(tiny_run), "--out", str(out), "--drop", "2", "--epochs", "0"]) == 0
-    assert capsys.readouterr().out.strip() == str(out)
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(out)
+    assert "test MSE original " in captured.err and "pruned before fine-tuning " in captured.err
+    assert "composition baseline (element counts, least squares) " in captured.err
     record = json.loads((out / PRUNED_FROM_FILE).read_text())
     assert record["command"].startswith("irrepscope prune ") and "--drop 2" in record["command"]
     assert main(["prune", str(tiny_run), "--out", str(tmp_path / "x"), "--drop", "0,1",

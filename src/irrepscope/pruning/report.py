@@ -122,6 +122,20 @@ def _scratch_text(record: dict[str, Any]) -> str:
             f"{out}_scratch\n```")
 
 
+def summary_line(record: dict[str, Any]) -> str:
+    """One line: test MSE of the original, the pruned model before and after fine-tuning, and
+    the composition baseline's."""
+    errors, epochs = record["errors"], record.get("epochs_trained", 0)
+    text = (f"test MSE original {_number(errors['original']['test_mse'])} eV², pruned before "
+            f"fine-tuning {_number(errors['pruned']['test_mse'])} eV²")
+    if epochs and "fine_tuned" in errors:
+        text += f", after {epochs} epoch(s) {_number(errors['fine_tuned']['test_mse'])} eV²"
+    base = (record.get("baseline") or {}).get("test_mse")
+    return text + (f"; composition baseline (element counts, least squares) "
+                   f"{_number(base)} eV²" if base is not None else
+                   "; composition baseline unavailable")
+
+
 def write_record(out: Path, record: dict[str, Any]) -> Path:
     """Write ``pruned_from.json`` and ``prune_report.md`` into ``out``; returns the report."""
     record.setdefault("machine", machine_description())

@@ -31,7 +31,7 @@ from irrepscope.errors import ConfigError, RunDirError
 from irrepscope.model.gnn import EquivariantGNN, build_model
 from irrepscope.model.prune import pruned_config, pruned_state_dict, unused_sh_orders
 from irrepscope.pruning.orders import AUTO_THRESHOLD, auto_drop
-from irrepscope.pruning.report import PRUNED_FROM_FILE, write_record
+from irrepscope.pruning.report import PRUNED_FROM_FILE, summary_line, write_record
 from irrepscope.train.baseline import BASELINE_FILE, run_baseline
 from irrepscope.train.config import RunConfig, config_differences, load_config
 from irrepscope.train.datamodule import SPLIT_FILE
@@ -317,5 +317,6 @@ def _finish(out: Path, record: dict[str, Any]) -> Path:
     record["epochs_trained"] = metrics.get("epochs_trained", 0)
     record["baseline"] = {k: metrics.get(f"baseline_{k}") for k in ("test_mse", "test_mae")}
     report = write_record(out, record)
-    print(f"irrepscope: wrote {out / PRUNED_FROM_FILE} and {report}", file=sys.stderr)
+    print(f"irrepscope: {summary_line(record)}; wrote {out / PRUNED_FROM_FILE} and {report}",
+          file=sys.stderr)
     return out
