@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -187,6 +188,47 @@ def _sweep(args: argparse.Namespace) -> None:
         print(path)
 
 
+# --- prune ---------------------------------------------------------------------------------
+def _add_prune(sub: argparse._SubParsersAction) -> None:
+    prune = sub.add_parser("prune", help="a smaller model from a trained run: drop orders, keep "
+                                         "the remaining weights, fine-tune (docs/prune.md)")
+    prune.add_argument("run_dir", type=Path)
+    prune.add_argument("--out", type=Path, required=True, help="the new run directory")
+    choice = prune.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--drop", metavar="L,L", help="orders to drop, e.g. 3,4")
+    choice.add_argument("--auto", action="store_true",
+                        help="drop every order l>0 whose ablation_rel_mse is below --threshold")
+    prune.add_argument("--threshold", type=float, default=None,
+                       help="--auto: ablation_rel_mse below which an order is dropped (0.1)")
+    prune.add_argument("--drop-sh", action="store_true",
+                       help="drop the orders from the spherical harmonics too (default: from "
+                            "the hidden features only, exactly the ablated original)")
+    prune.add_argument("--epochs", type=int, required=True,
+                       help="fine-tuning epochs (0: prune and evaluate only)")
+    prune.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="recipe change for the fine-tuning (train.*)")
+    prune.add_argument("--checkpoint", default="best",
+                       help="best, last or a .ckpt path (of the source run)")
+    prune.add_argument("--resume", action="store_true",
+                       help="continue an interrupted fine-tuning of --out")
+    prune.set_defaults(func=_prune)
+
+
+def _prune(args: argparse.Namespace) -> None:
+    from irrepscope.errors import ConfigError
+    from irrepscope.pruning import prune_run
+    from irrepscope.pruning.orders import AUTO_THRESHOLD, parse_orders
+
+    if args.threshold is not None and not args.auto:
+        raise ConfigError("--threshold applies to --auto only")
+    threshold = AUTO_THRESHOLD if args.threshold is None else args.threshold
+    print(prune_run(args.run_dir, args.out, epochs=args.epochs,
+                    drop=None if args.drop is None else parse_orders(args.drop), auto=args.auto,
+                    threshold=threshold, drop_sh=args.drop_sh, overrides=args.overrides,
+                    checkpoint=args.checkpoint, resume=args.resume,
+                    command=shlex.join(["irrepscope", *args.argv])))
+
+
 # --- predict -------------------------------------------------------------------------------
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser("predict",
@@ -335,8 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="irrepscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_sph, _add_data, _add_model, _add_train, _add_predict, _add_analysis,
-                _add_bench):
+    for add in (_add_sph, _add_data, _add_model, _add_train, _add_prune, _add_predict,
+                _add_analysis, _add_bench):
         add(sub)
     return parser
 
@@ -344,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line and exit with status 2."""
     args = build_parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # as typed, for records
     try:
         args.func(args)
     except IrrepscopeError as err:

@@ -157,3 +157,29 @@ def test_analyze_errors_are_one_line(tiny_run, tmp_path, capsys) -> None:
     assert err.count("\n") == 1 and "is a file, not a run directory" in err
     assert main(["compare", str(tiny_run[0]), "--out", str(tmp_path / "file")]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_a_pruned_run_is_analysed_and_compared_like_any_run(tiny_run) -> None:
+    import json
+
+    run_dir, env = tiny_run
+    pruned = run_dir.parent / "pruned"
+    assert Path(_cli("prune", str(run_dir), "--out", str(pruned), "--drop", "2", "--epochs", "0",
+                     env=env)) == pruned
+    record = json.loads((pruned / "pruned_from.json").read_text())
+    assert record["orders_after"] == {"spherical_harmonics": [0, 1, 2], "hidden": [0, 1]}
+    report = Path(_cli("analyze", str(pruned), env=env))
+    summary = json.loads((report.parent / "summary.json").read_text())
+    assert (summary["orders"], summary["sh_orders"]) == ([0, 1], [0, 1, 2])
+    assert summary["test_mse"] == pytest.approx(record["errors"]["pruned"]["test_mse"])
+    with open(report.parent / "utilization.csv") as handle:
+        assert [int(r["l"]) for r in csv.DictReader(handle)] == [0, 1]
+    md = (report.parent / "report.md").read_text()
+    assert "L=[0, 1] (spherical harmonics [0, 1, 2])" in md
+    assert "Pruned from another run" in md and "pruned, before fine-tuning" in md
+    info = _cli("model", "info", "--run", str(pruned), env=env)
+    assert "composition baseline" in info
+    compare = Path(_cli("compare", str(run_dir), str(pruned), "--out",
+                        str(run_dir.parent / "cmp_pruned"), env=env))
+    md = (compare.parent / "report.md").read_text()
+    assert "| pruned | [0, 1] |" in md

@@ -36,6 +36,7 @@ def test_breakdown_of_the_canonical_model():
     {"orders": [0, 2, 3], "hidden": 3},
     {"orders": [0, 1], "hidden": 2, "gate": True, "output_dim": 3, "num_layers": 1},
     {"orders": [0, 5], "hidden": 2, "embedding_dim": 8, "num_elements": 10, "num_basis": 4},
+    {"orders": [0, 1, 2, 3], "hidden_orders": [0, 1, 3], "hidden": 2, "gate": True},
 ], ids=str)
 def test_arithmetic_equals_built_model(changes):
     config = ModelConfig(**changes)
@@ -109,3 +110,10 @@ def test_message_step_choice_is_shown_per_block(capsys):
     e3nn = model_info(ModelConfig(tensor_product="e3nn"))["blocks"]
     assert {b["message_step"] for b in e3nn} == {"per-edge weights"}
     assert "message step: cost model" in format_model_info(model_info(ModelConfig()))
+
+
+def test_hidden_orders_apart_from_the_sh_orders_are_shown():
+    info = model_info(ModelConfig(orders=[0, 1, 2], hidden_orders=[0, 2], hidden=4))
+    assert (info["hidden_irreps"], info["sh_irreps"]) == ("4x0e+4x2e", "1x0e+1x1o+1x2e")
+    assert "L=[0, 1, 2] (hidden orders [0, 2])" in format_model_info(info)
+    assert "(hidden orders" not in format_model_info(model_info(ModelConfig()))

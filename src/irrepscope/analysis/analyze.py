@@ -251,7 +251,7 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
     run = open_run(run_dir, progress=progress)  # fails before anything is written
     out_dir = run_dir / "analysis"
     config, seed = run.config, int(run.config.seed)
-    orders = list(config.model.orders)
+    orders, sh_orders = config.model.feature_orders, list(config.model.orders)
     if panel is not None:
         parse_panel(panel, orders)  # fail early, before the slow steps
     emb = compute_embeddings(run, blocks, batch_size=batch_size, progress=progress)
@@ -262,7 +262,8 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
     figs, notes = analysis.figures, analysis.notes
     baseline = _baseline(run_dir, notes)
     figs["tensor_product_paths"] = figures.figure_tensor_product_paths(
-        orders, out_dir / "tensor_product_paths.png", f"tensor-product paths, L={orders}")
+        orders, out_dir / "tensor_product_paths.png", f"tensor-product paths, L={orders}"
+        + ("" if sh_orders == orders else f", spherical harmonics {sh_orders}"), sh_orders)
     metrics = run_dir / "metrics.csv"
     if metrics.exists():
         figs["learning_curve"] = figures.figure_learning_curve(
@@ -277,7 +278,8 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
         notes.append("test_metrics.json is missing; the table uses the MSE recomputed here.")
     analysis.config = config
     analysis.summary.update({
-        "run_dir": str(run_dir), "orders": orders, "hidden": config.model.hidden,
+        "run_dir": str(run_dir), "orders": orders, "sh_orders": sh_orders,
+        "hidden": config.model.hidden,
         "epochs": test_metrics.get("epochs_trained", config.train.max_epochs),
         "parameters": test_metrics.get("parameters",
                                        sum(p.numel() for p in run.model.parameters())),

@@ -143,15 +143,18 @@ def figure_extremes(proj: Projection, smiles: Sequence[str], nsps: np.ndarray, o
     return _save(fig, out)
 
 
-def tensor_product_table(orders: Sequence[int],
-                         l_in: Sequence[int]) -> dict[tuple[int, int], list[int]]:
-    """{(input l, output l): [SH orders l_sh with a path l_in x l_sh -> l_out]} (parity-checked)."""
+def tensor_product_table(orders: Sequence[int], l_in: Sequence[int],
+                         sh_orders: Sequence[int] | None = None
+                         ) -> dict[tuple[int, int], list[int]]:
+    """{(input l, output l): [SH orders l_sh with a path l_in x l_sh -> l_out]} (parity-checked);
+    ``orders``: output orders, ``sh_orders``: the harmonics' orders (default: ``orders``)."""
     from e3nn import o3
 
     from irrepscope.model.irreps import hidden_irreps, sh_irreps
     from irrepscope.model.message import tensor_product_paths
 
-    ins, sh, outs = hidden_irreps(l_in, 1), sh_irreps(orders), hidden_irreps(orders, 1)
+    ins, outs = hidden_irreps(l_in, 1), hidden_irreps(orders, 1)
+    sh = sh_irreps(orders if sh_orders is None else sh_orders)
     table: dict[tuple[int, int], list[int]] = {}
     for p in tensor_product_paths(ins, sh, outs):
         key = (ins[p.i_in].ir.l, outs[p.i_out].ir.l)
@@ -159,15 +162,17 @@ def tensor_product_table(orders: Sequence[int],
     return table
 
 
-def figure_tensor_product_paths(orders: Sequence[int], out: Path, title: str = "") -> Path:
+def figure_tensor_product_paths(orders: Sequence[int], out: Path, title: str = "",
+                                sh_orders: Sequence[int] | None = None) -> Path:
     """Figure 2-style: for the input block (scalars in) and the hidden blocks, a grid of input
-    order x output order whose cells list the spherical-harmonic orders coupling them."""
+    order x output order whose cells list the spherical-harmonic orders coupling them.
+    ``orders``: the hidden features' orders; ``sh_orders``: the harmonics' (default: the same)."""
     orders = sorted(orders)
     panels = [("input block (atom embedding: scalars)", [0]), ("hidden blocks", orders)]
     fig, axes = plt.subplots(1, 2, figsize=(3.0 + 1.3 * len(orders), 1.2 + 0.7 * len(orders)),
                              gridspec_kw={"width_ratios": [1.0, len(orders)]})
     for ax, (name, l_in) in zip(axes, panels, strict=True):
-        table = tensor_product_table(orders, l_in)
+        table = tensor_product_table(orders, l_in, sh_orders)
         counts = np.array([[len(table.get((a, b), [])) for a in l_in] for b in orders])
         ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(len(orders), 1), origin="lower",
                   aspect="auto")

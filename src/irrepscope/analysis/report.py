@@ -187,13 +187,20 @@ def _analysis_blocks(analysis: Analysis) -> list[Block]:
     return doc
 
 
+def _sh_orders_text(summary: dict[str, Any]) -> str:
+    """' (spherical harmonics [0, 1, 2])' when they differ from the hidden orders, else ''."""
+    sh = summary.get("sh_orders", summary["orders"])
+    return "" if sh == summary["orders"] else f" (spherical harmonics {sh})"
+
+
 def run_document(analysis: Analysis) -> list[Block]:
     """The document of one analysed run."""
     s = analysis.summary
     config_text = (analysis.run_dir / "config.yaml").read_text() if (
         analysis.run_dir / "config.yaml").exists() else json.dumps(analysis.config.to_dict())
     doc: list[Block] = [("h1", f"irrepscope analysis: {analysis.run_dir.name}"),
-                        ("p", f"Run directory: {analysis.run_dir}. L={s['orders']}, "
+                        ("p", f"Run directory: {analysis.run_dir}. L={s['orders']}"
+                              f"{_sh_orders_text(s)}, "
                               f"h={s['hidden']}; analysed the {s['num_test']} test molecules "
                               f"stored in split.npz with best.ckpt."),
                         ("h2", "Metrics"), _metrics_block(s),
@@ -208,8 +215,19 @@ def run_document(analysis: Analysis) -> list[Block]:
     doc.append(("img", figs["tensor_product_paths"],
                 "Tensor-product paths: which input and spherical-harmonic orders feed which "
                 "outputs"))
+    doc += _pruned_from_blocks(analysis.run_dir)
     doc += [("h2", "Notes"), ("ul", analysis.notes), ("h2", "Config"), ("pre", config_text)]
     return doc
+
+
+def _pruned_from_blocks(run_dir: Path) -> list[Block]:
+    """The prune report of a run made by `irrepscope prune` (none for other runs)."""
+    from irrepscope.pruning.report import REPORT_FILE
+
+    path = run_dir / REPORT_FILE
+    if not path.exists():
+        return []
+    return [("h2", "Pruned from another run (prune_report.md)"), ("pre", path.read_text())]
 
 
 def features_document(analysis: Analysis) -> list[Block]:

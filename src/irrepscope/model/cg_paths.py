@@ -50,7 +50,7 @@ class FusedPlan:
     cg_nonzeros: int                     # non-zero entries of cg_matrix
 
 
-def _path_alphas(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps,
+def path_alphas(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps,
                  paths: list[Path]) -> list[float]:
     """e3nn's 'component' x 'element' normalisation constant of each path."""
     fan = [0] * len(irreps_out)
@@ -70,7 +70,7 @@ def build_plan(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps
     irreps_in, irreps_sh = o3.Irreps(irreps_in), o3.Irreps(irreps_sh)
     irreps_out = o3.Irreps(irreps_out)
     paths = tensor_product_paths(irreps_in, irreps_sh, irreps_out)
-    alphas = _path_alphas(irreps_in, irreps_sh, irreps_out, paths)
+    alphas = path_alphas(irreps_in, irreps_sh, irreps_out, paths)
     e3nn_offset, off = [], 0
     for p in paths:
         e3nn_offset.append(off)

@@ -5,7 +5,10 @@ normalization 6.0828, label mean/std -76.116/10.3238 eV) with the canonical L=[0
 ``energy_reference`` (see ``irrepscope.model.references``): ``global_mean_std`` (the paper's,
 uses label_mean/label_std) or ``element_least_squares`` (per-element energies fitted on the
 training split). ``readout_init``: ``random`` (the paper's) or ``zero`` (the readout starts at
-zero, so an untrained model predicts its energy reference exactly).
+zero, so an untrained model predicts its energy reference exactly). ``orders`` sets the orders of
+the edge spherical harmonics and, unless ``hidden_orders`` is given, of the hidden features too;
+``hidden_orders`` (null: the same as ``orders``) sets the hidden features' orders alone (a
+pruned model keeps the spherical harmonics while dropping hidden orders).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class ModelConfig:
     """Hyperparameters of ``EquivariantGNN``; lengths in Å, label mean/std in eV."""
 
     orders: list[int] = field(default_factory=lambda: [0, 1, 2])
+    hidden_orders: list[int] | None = None
     hidden: int = 32
     num_layers: int = 3
     embedding_dim: int = 64
@@ -72,6 +76,15 @@ class ModelConfig:
     def validate(self) -> ModelConfig:
         """Check every field, normalise ``orders`` to a sorted list of ints; returns ``self``."""
         self.orders = _validate_orders(self.orders)
+        if self.hidden_orders is not None:
+            self.hidden_orders = _validate_orders(self.hidden_orders, "model.hidden_orders")
+            extra = sorted(set(self.hidden_orders) - set(self.orders))
+            if extra:
+                raise ConfigError(
+                    f"model.hidden_orders {self.hidden_orders} has order(s) {extra} that are not "
+                    f"in model.orders {self.orders}: the input block makes each hidden order from "
+                    f"the atom embedding (scalars) times the spherical harmonic of that order; "
+                    f"add them to model.orders or remove them from model.hidden_orders")
         for name, minimum in (("hidden", 1), ("num_layers", 0), ("embedding_dim", 1),
                               ("num_elements", 2), ("num_basis", 1), ("output_dim", 1)):
             _check_int(name, getattr(self, name), minimum)
@@ -109,25 +122,30 @@ class ModelConfig:
             raise ConfigError(f"model.gate must be true or false, got {self.gate!r}")
         return self
 
+    @property
+    def feature_orders(self) -> list[int]:
+        """Orders of the hidden features: ``hidden_orders``, or ``orders`` when it is null."""
+        return list(self.orders if self.hidden_orders is None else self.hidden_orders)
 
-def _validate_orders(orders: Any) -> list[int]:
+
+def _validate_orders(orders: Any, name: str = "model.orders") -> list[int]:
     if isinstance(orders, (str, bytes)) or not hasattr(orders, "__iter__"):
-        raise ConfigError(f"model.orders must be a list of integers like [0, 1, 2], got {orders!r}")
+        raise ConfigError(f"{name} must be a list of integers like [0, 1, 2], got {orders!r}")
     values = list(orders)
     if not values:
-        raise ConfigError("model.orders is empty; give at least [0]")
+        raise ConfigError(f"{name} is empty; give at least [0]")
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"model.orders must contain integers, got {value!r} in {values}")
+            raise ConfigError(f"{name} must contain integers, got {value!r} in {values}")
         if not 0 <= value <= MAX_ORDER:
             raise ConfigError(
-                f"model.orders: order {value} is outside 0..{MAX_ORDER} (in {values})"
+                f"{name}: order {value} is outside 0..{MAX_ORDER} (in {values})"
             )
     if len(set(values)) != len(values):
-        raise ConfigError(f"model.orders must be distinct, got {values}")
+        raise ConfigError(f"{name} must be distinct, got {values}")
     if 0 not in values:
         raise ConfigError(
-            "model.orders must include 0 (the energy is read out from the l=0 channels), "
+            f"{name} must include 0 (the energy is read out from the l=0 channels), "
             f"got {values}"
         )
     return sorted(values)

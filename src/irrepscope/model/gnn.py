@@ -5,7 +5,8 @@ Architecture: atom embedding (``num_elements`` x ``embedding_dim``, index 0 padd
 hidden -> hidden blocks -> per-atom ``o3.Linear`` to ``output_dim x 0e`` -> sum over each
 molecule's atoms -> ``nn.Linear(output_dim, 1)`` = normalized energy -> energy reference
 (``model.references``: ``* label_std + label_mean``, or ``* residual_std + sum of fitted
-per-element energies``) = energy in eV.
+per-element energies``) = energy in eV. Hidden irreps: ``hidden`` copies of every order of
+``config.feature_orders``; the edges' spherical harmonics have the orders of ``config.orders``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class EquivariantGNN(nn.Module):
         c = self.config
         self.irreps_embedding = o3.Irreps(f"{c.embedding_dim}x0e")
         self.irreps_sh = sh_irreps(c.orders)
-        self.irreps_hidden = hidden_irreps(c.orders, c.hidden)
+        self.irreps_hidden = hidden_irreps(c.feature_orders, c.hidden)
         self.embedding = nn.Embedding(c.num_elements, c.embedding_dim, padding_idx=0)
         common = dict(num_basis=c.num_basis, radial_hidden=c.hidden, degree_norm=c.degree_norm,
                       tensor_product=c.tensor_product, aggregate=c.aggregate, gate=c.gate,

@@ -63,7 +63,7 @@ def model_info(config: Any) -> dict[str, Any]:
     """Summary dict of the model a ModelConfig / RunConfig describes; total under 'parameters'."""
     c = model_config_of(config).validate()
     irreps_embedding = o3.Irreps(f"{c.embedding_dim}x0e")
-    irreps_sh, irreps_hidden = sh_irreps(c.orders), hidden_irreps(c.orders, c.hidden)
+    irreps_sh, irreps_hidden = sh_irreps(c.orders), hidden_irreps(c.feature_orders, c.hidden)
     blocks = [_block_info(0, irreps_embedding, irreps_sh, irreps_hidden, False, c)]
     blocks += [_block_info(i, irreps_hidden, irreps_sh, irreps_hidden, True, c)
                for i in range(1, c.num_layers + 2)]
@@ -72,6 +72,7 @@ def model_info(config: Any) -> dict[str, Any]:
     head = c.output_dim + 1
     return {
         "orders": list(c.orders),
+        "hidden_orders": c.feature_orders,
         "hidden": c.hidden,
         "num_layers": c.num_layers,
         "num_blocks": len(blocks),
@@ -137,10 +138,17 @@ def check_model_fits(config: Any, dtype: torch.dtype | None = None) -> int:
     return info["parameters"]
 
 
+def _hidden_orders_text(info: dict[str, Any]) -> str:
+    """' (hidden orders [0, 2])' when the hidden features' orders differ from L, else ''."""
+    hidden = info.get("hidden_orders", info["orders"])
+    return "" if hidden == info["orders"] else f" (hidden orders {hidden})"
+
+
 def format_model_info(info: dict[str, Any]) -> str:
     """Human-readable text of ``model_info``'s dict."""
     lines = [
-        f"orders L={info['orders']}  h={info['hidden']}  blocks={info['num_blocks']}  "
+        f"orders L={info['orders']}{_hidden_orders_text(info)}  h={info['hidden']}  "
+        f"blocks={info['num_blocks']}  "
         f"tensor_product={info['tensor_product']}  aggregate={info['aggregate']}  "
         f"sh_backend={info['sh_backend']}  "
         f"gate={info['gate']}  irrep_dropout={info['irrep_dropout']}",

@@ -20,6 +20,7 @@ are rewritten by their backward); ``irrepscope bench train`` measures it (docs/b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from e3nn import o3
 
@@ -120,3 +121,16 @@ def break_even_degree(pairs: list[PairSize], radial_hidden: int) -> float | None
             return None
         bounds.append(scale * a_n / margin)
     return max(bounds)
+
+
+def model_multiply_adds(model: Any, num_edges: int, num_atoms: int) -> int:
+    """Forward multiply-adds of every block's message step of ``model`` (an ``EquivariantGNN``)
+    for a batch of E edges into N atoms, each counted for the formulation it runs."""
+    total = 0
+    for block in model.blocks:
+        step = block.message
+        pairs = pair_sizes(step.irreps_in, step.irreps_sh, step.irreps_out)
+        cost = (aggregated_cost if step.aggregates(num_edges, num_atoms) else per_edge_cost)(
+            pairs, step.radial_hidden)
+        total += cost.macs(num_edges, num_atoms)
+    return total
