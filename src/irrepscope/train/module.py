@@ -39,7 +39,7 @@ class EnergyModule(L.LightningModule):
         super().__init__()
         self.config = config
         self.save_hyperparameters({"config": config.to_dict()})
-        self.model = build_model(config.model)
+        self.model = build_model(config)
         self._sums = {stage: torch.zeros(3, dtype=torch.float64) for stage in STAGES}
         self._epoch_start = time.perf_counter()
         self._train_time = 0.0

@@ -263,7 +263,7 @@ def load_trained_model(run_dir: str | Path, checkpoint: str | Path = "best"
     else:
         ckpt = load_checkpoint(checkpoint)
     state = model_state_dict(ckpt)
-    model = build_model(config.model)
+    model = build_model(config)
     dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
     if len(dtypes) == 1:
         model = model.to(dtypes.pop())
