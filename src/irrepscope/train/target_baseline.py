@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from irrepscope.data.targets import UNITS
 from irrepscope.train.run_records import atomic_write_text
 
 TARGETS_FILE = "targets.json"
+TARGET_METRIC = re.compile(r"test_(charges|dipole|quadrupole)_")  # and baseline_test_...
 STAGES = ("train", "val", "test")
 MIN_SCALE = 1e-6
 
