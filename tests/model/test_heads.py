@@ -89,3 +89,17 @@ def test_coupling_orders_and_heads_that_cannot_be_built():
         AtomHead(o3.Irreps(""), "1o", "dipole")
     with pytest.raises(ConfigError, match="no output head for polarizability"):
         TargetHeads(hidden_irreps([0, 1], 2), ["polarizability"], 10)
+
+
+def test_model_info_counts_the_heads_of_a_run_config():
+    from irrepscope.model.info import format_model_info, model_info
+    from irrepscope.train.config import load_config
+
+    config = load_config({"model": {"orders": [0, 2, 4], "hidden": 3, "num_layers": 0},
+                          "train": {"targets": {"dipole": 1.0}}})
+    info = model_info(config)
+    model = build_model(config)
+    assert info["parameters"] == sum(p.numel() for p in model.parameters())
+    assert info["target_heads"]["dipole"] == "tensor product with Y^l' l'=[1, 3]"
+    assert "target heads: charges: linear, dipole: tensor product" in format_model_info(info)
+    assert model_info(config.model)["parameters"] < info["parameters"]
