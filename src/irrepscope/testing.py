@@ -6,7 +6,7 @@ failure points at the layer rather than at rounding.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -253,3 +253,28 @@ def assert_forces_equivariant(energy_fn: Callable[[Any], torch.Tensor], batch: A
         if err > rtol * scale:
             raise AssertionError(f"forces not equivariant (trial {trial}): max |error| "
                                  f"{err:.3e} > {rtol * scale:.3e}")
+
+
+def assert_outputs_equivariant(outputs_fn: Callable[[Any], dict[str, torch.Tensor]], batch: Any,
+                               irreps: dict[str, o3.Irreps | str], per_atom: Iterable[str] = (),
+                               *, atol: float = 1e-10, trials: int = 2, seed: int = 0) -> None:
+    """Molecule outputs ``outputs_fn(batch)[name]`` [M or N, irreps.dim] rotate (and invert) by
+    D(R) of their irreps, ignore translation, and (for the ``per_atom`` ones) follow a
+    permutation of the atoms."""
+    generator = torch.Generator().manual_seed(seed)
+    reference = {k: v.detach() for k, v in outputs_fn(batch).items()}
+    per_atom = set(per_atom)
+    for trial in range(trials):
+        ops = _random_symmetry(batch, trial, generator)
+        actual = outputs_fn(transform_molecules(batch, **ops))
+        for name, ir in irreps.items():
+            expected = rotate_irreps(ir, reference[name].reshape(reference[name].shape[0], -1),
+                                     ops["rotation"], ops["inversion"])
+            if name in per_atom:
+                expected = expected[ops["permutation"].to(expected.device)]
+            got = actual[name].detach().reshape(expected.shape)
+            err = (got - expected).abs().max().item() if got.numel() else 0.0
+            scale = max(1.0, expected.abs().max().item() if expected.numel() else 1.0)
+            if err > atol * scale:
+                raise AssertionError(f"{name} not equivariant (trial {trial}): max |error| "
+                                     f"{err:.3e} > {atol * scale:.3e}")

@@ -93,3 +93,17 @@ def test_missing_baseline_is_a_note_not_an_error(fake_runs) -> None:
     report.analyze_run(fake_runs[0], progress=False)
     md = (fake_runs[0] / "analysis" / "report.md").read_text()
     assert "Composition baseline unavailable" in md and "worse than counting atoms" not in md
+
+
+def test_other_targets_stand_beside_their_baselines() -> None:
+    targets = {"test_dipole_mae": 0.1, "test_dipole_mae_debye": 0.48, "test_dipole_norm_mae": 0.05,
+               "test_dipole_angle_deg": 12.5, "baseline_test_dipole_zero_mae": 0.45,
+               "baseline_test_dipole_mean_norm_mae": 0.3, "test_charges_mae": 0.02,
+               "baseline_test_charges_zero_mae": 0.25,
+               "baseline_test_charges_element_mean_mae": 0.1}
+    (_, title), (_, items), _ = report._targets_block({"targets": targets})
+    assert "Other targets" in title
+    assert items == ["charges MAE 0.02 e (predicting zero: 0.25, each element's mean: 0.1)",
+                     "dipole MAE 0.1 e·Å (0.48 D) (predicting zero: 0.45), norm MAE 0.05 "
+                     "(predicting the mean norm: 0.3), angle 12.5°"]
+    assert report._targets_block({"targets": {}}) == []

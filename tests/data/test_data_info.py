@@ -22,6 +22,9 @@ def test_data_info_on_a_slice(qm9_slice, tmp_path, monkeypatch):
     text = format_data_info(info)
     assert "molecules: 1,800" in text and "disagree with the SMILES" in text
     assert f"{info['bond_disagreements']:,}" in text and "cache: " in text
+    mulliken = info["mulliken"]
+    assert 1.0 < mulliken["dipole_mean_debye"] < 4.0 and mulliken["charge_problems"] == 0
+    assert f"mean |dipole| {mulliken['dipole_mean_debye']} D" in text
 
 
 def test_cli_data_info_json(qm9_dir, tmp_path, monkeypatch, capsys):
@@ -31,6 +34,7 @@ def test_cli_data_info_json(qm9_dir, tmp_path, monkeypatch, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["molecules"] == 3 and info["edges_per_molecule"] == {"min": 4, "mean": 6.0,
                                                                      "max": 8}
+    assert info["mulliken"] is None  # these CSVs have no Mulliken_pop column
     hartree = [-40.47893 + 37.846772 + 4 * 0.500273, -56.525887 + 54.583861 + 3 * 0.500273,
                -76.404702 + 75.064579 + 2 * 0.500273]
     assert info["label_mean_ev"] == pytest.approx(sum(hartree) / 3 * 27.211386246, abs=1e-4)

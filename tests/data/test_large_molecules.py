@@ -48,7 +48,8 @@ def test_chain_edges_round_trip_through_the_cache(n, tmp_path):
         "y": np.zeros(3), "idx": np.arange(3), "smiles": ["", "", ""],
         "bond_local": pack_local_edges(local, counts),
         "bond_ptr": np.concatenate([[0], np.cumsum([e.shape[1] for e in edges])]).astype(np.int64),
-        "radius_count": np.zeros(3, np.int64),
+        "radius_count": np.zeros(3, np.int64), "charges": np.zeros(0, np.float32),
+        "dipole": np.zeros((0, 3)), "quadrupole": np.zeros((0, 5)),
         "meta": {"problems": [], "graph_problems": []},
     }
     path = tmp_path / "chain.pt"

@@ -48,7 +48,7 @@ def test_loss_is_normalized_mse_and_metrics_are_ev(tiny_config) -> None:
     std = config.model.label_std
     expected = ((energy.double() - batch.y.double()) / std).pow(2).mean()
     assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
-    sse, sae, count = module._sums["test"].tolist()
+    sse, sae, count = module._sums["test"]["energy"].tolist()
     assert count == 10
     assert sse / count == pytest.approx(float(expected) * std**2, rel=1e-5)
     assert sae / count == pytest.approx(float((energy.double() - batch.y.double()).abs().mean()),

@@ -271,6 +271,8 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
             baseline={kind: baseline.get(f"val_{kind}") for kind in ("mse", "mae")})
     else:
         notes.append("Learning curve skipped: metrics.csv is missing.")
+    from irrepscope.train.target_baseline import TARGET_METRIC
+
     test_mse_all = float(np.mean((emb.energy_pred - emb.energy_true) ** 2))
     metrics_path = run_dir / "test_metrics.json"
     test_metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
@@ -288,6 +290,7 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
         **{f"baseline_{k}": baseline.get(k) for k in ("val_mse", "val_mae", "test_mse",
                                                      "test_mae")},
         "figures": {k: str(v.relative_to(out_dir)) for k, v in figs.items()},
+        "targets": {k: v for k, v in test_metrics.items() if TARGET_METRIC.search(k)},
     })
     (out_dir / "summary.json").write_text(json.dumps(analysis.summary, indent=2, default=float)
                                           + "\n")

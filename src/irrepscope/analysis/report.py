@@ -167,6 +167,19 @@ def _metrics_block(summary: dict[str, Any]) -> Block:
     return ("table", ["quantity", "value"], rows)
 
 
+def _targets_block(summary: dict[str, Any]) -> list[Block]:
+    """Test errors of charges, dipole and quadrupole beside their baselines (if trained)."""
+    from irrepscope.train.target_baseline import format_target_summary
+
+    text = format_target_summary(summary.get("targets", {}))
+    if not text:
+        return []
+    return [("h2", "Other targets (test split, best.ckpt)"), ("ul", text.split("; ")),
+            ("p", "MAE of the error vector's length for the dipole (e·Å) and the quadrupole's 5 "
+                  "components (e·Å²), per atom for charges (e); baselines from targets.json "
+                  "(docs/training.md, 'Targets').")]
+
+
 def _analysis_blocks(analysis: Analysis) -> list[Block]:
     """Utilization table and projection figures: the part shared by runs and features files."""
     s, figs = analysis.summary, analysis.figures
@@ -204,7 +217,7 @@ def run_document(analysis: Analysis) -> list[Block]:
                               f"h={s['hidden']}; analysed the {s['num_test']} test molecules "
                               f"stored in split.npz with best.ckpt."),
                         ("h2", "Metrics"), _metrics_block(s),
-                        ("p", BASELINE_EXPLAINED)]
+                        ("p", BASELINE_EXPLAINED), *_targets_block(s)]
     warning = baseline_warning(s)
     if warning:
         doc.insert(1, ("warn", warning))

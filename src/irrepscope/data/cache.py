@@ -25,10 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FORMAT_VERSION = 2  # 2: bond indices as wide as the largest molecule needs; payload checksum
+# 2: bond indices as wide as the largest molecule needs; payload checksum
+# 3: Mulliken charges, dipoles and quadrupoles (data.targets)
+FORMAT_VERSION = 3
 DATA_DIR_ENV = "IRREPSCOPE_DATA_DIR"
 HASH_MEMO = "source_hashes.json"
-_ARRAYS = ("z", "pos", "atom_ptr", "y", "idx", "bond_local", "bond_ptr", "radius_count")
+_ARRAYS = ("z", "pos", "atom_ptr", "y", "idx", "bond_local", "bond_ptr", "radius_count",
+           "charges", "dipole", "quadrupole")
 
 
 def default_data_dir(data_dir: str | Path | None = None) -> Path:
@@ -160,6 +163,10 @@ def _check_payload(payload: dict, arrays: dict, smiles: list[str]) -> None:
             == len(arrays["bond_ptr"]) and int(arrays["atom_ptr"][-1]) == len(arrays["z"])
             and int(arrays["bond_ptr"][-1]) == local.shape[1]):
         raise ValueError("array lengths do not agree")
+    for name, size in (("charges", len(arrays["z"])), ("dipole", len(arrays["y"])),
+                       ("quadrupole", len(arrays["y"]))):
+        if len(arrays[name]) not in (0, size):
+            raise ValueError(f"{name} has {len(arrays[name])} rows, not 0 or {size}")
     limit = np.repeat(counts, bonds)
     if ((local < 0) | (local >= limit)).any():
         raise ValueError("bond indices point outside their molecule")
@@ -173,11 +180,12 @@ def load(path: Path, key: str, described: dict, report: bool = True) -> dict | N
     try:
         payload = torch.load(path, weights_only=True, map_location="cpu")
         meta = json.loads(payload["meta"])
-        arrays = {name: payload[name].numpy() for name in _ARRAYS}
+        current = all(name in payload for name in _ARRAYS)  # else an older format: stale
+        arrays = {name: payload[name].numpy() for name in _ARRAYS if name in payload}
         smiles = payload["smiles"].split("\n") if payload["smiles"] else []
         if len(smiles) != len(arrays["y"]):
             smiles = [""] * len(arrays["y"]) if not payload["smiles"] else smiles
-        if "sha256" in payload or payload["key"] == key:  # files of older formats: stale
+        if (current and "sha256" in payload) or payload["key"] == key:
             _check_payload(payload, arrays, smiles)
         if payload["key"] != key:
             if report:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections.abc import Sequence
 from itertools import compress
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from irrepscope.data import cache
 from irrepscope.data.graphs import radius_edges
 from irrepscope.data.molecules import Problem, check_problems
 from irrepscope.data.process import GRAPH_KINDS, process
+from irrepscope.data.targets import check_available, needs_charges
 from irrepscope.errors import DataError
 
 
@@ -28,6 +30,9 @@ class MoleculeGraphs(Dataset):
     Attributes: ``smiles`` list[str], ``idx`` int64 [M] source indices, ``y`` float32 [M] eV,
     ``num_atoms`` and ``num_edges`` int64 [M] (edges of this graph kind), ``graph``, ``cutoff``,
     ``metadata`` (cache metadata: skipped molecules, SMILES disagreements) and ``cache_path``.
+    When the source has Mulliken charges (``has_charges``), items also carry ``charges`` float32
+    [N] e, ``dipole`` float32 [1, 3] e·Å and ``quadrupole`` float32 [1, 5] e·Å² (e3nn's 1o and 2e
+    bases, ``irrepscope.data.targets``); ``dipole``/``quadrupole`` hold every molecule's [M, k].
     """
 
     def __init__(self, arrays: dict, graph: str, cutoff: float, keep: np.ndarray,
@@ -48,6 +53,18 @@ class MoleculeGraphs(Dataset):
         self.y = torch.from_numpy(arrays["y"][keep].astype(np.float32))
         self.idx = arrays["idx"][keep].astype(np.int64)
         self.smiles: list[str] = list(compress(arrays["smiles"], keep))
+        self.has_charges = len(arrays["charges"]) > 0 and len(arrays["charges"]) == len(atom_keep)
+        if self.has_charges:
+            self._charges = torch.from_numpy(arrays["charges"][atom_keep].astype(np.float32))
+            self.dipole = torch.from_numpy(arrays["dipole"][keep].astype(np.float32))
+            self.quadrupole = torch.from_numpy(arrays["quadrupole"][keep].astype(np.float32))
+
+    @property
+    def charges(self) -> torch.Tensor:
+        """Mulliken charges (e) of every atom, molecule after molecule: float32 [sum(num_atoms)]."""
+        if not self.has_charges:
+            raise DataError(f"{self.metadata.get('source', 'this data set')} has no charges")
+        return self._charges
 
     def __len__(self) -> int:
         return len(self.idx)
@@ -69,8 +86,12 @@ class MoleculeGraphs(Dataset):
             edge_index = self._bonds[:, self._bond_ptr[i]:self._bond_ptr[i + 1]]
         else:
             edge_index = radius_edges(pos, self.cutoff)
-        return Data(z=self._z[a:b], pos=pos, edge_index=edge_index,
+        data = Data(z=self._z[a:b], pos=pos, edge_index=edge_index,
                     y=self.y[i:i + 1], smiles=self.smiles[i], idx=int(self.idx[i]))
+        if self.has_charges:
+            data.charges = self._charges[a:b]
+            data.dipole, data.quadrupole = self.dipole[i:i + 1], self.quadrupole[i:i + 1]
+        return data
 
     def elements(self, positions: np.ndarray) -> np.ndarray:
         """Sorted distinct atomic numbers of the molecules at ``positions`` (int [k])."""
@@ -115,8 +136,12 @@ def _without_cache(path: Path, why: str) -> None:
 def load_dataset(source: str = "qm9", graph: str = "bonds", cutoff: float = 6.0,
                  data_dir: str | Path | None = None, xyz: str | Path | None = None,
                  energy_key: str = "energy", skip_invalid: bool = False,
-                 progress: bool = True, qm9_dir: str | Path | None = None) -> MoleculeGraphs:
+                 progress: bool = True, qm9_dir: str | Path | None = None,
+                 targets: Sequence[str] = ("energy",)) -> MoleculeGraphs:
     """The processed data set, from the cache under ``data_dir`` or processed and cached now.
+
+    ``targets`` (``irrepscope.data.targets.TARGETS``): charge-derived ones need a source with
+    charges (``DataError`` otherwise) and make molecules without valid charges invalid.
 
     ``qm9_dir`` (or $IRREPSCOPE_QM9_DIR) replaces qm9pack's CSV folder. Invalid molecules raise
     one ``DataError`` naming the first, or with ``skip_invalid`` are skipped, counted on stderr
@@ -152,6 +177,9 @@ def load_dataset(source: str = "qm9", graph: str = "bonds", cutoff: float = 6.0,
     meta = arrays["meta"]
     problems = [Problem(**p) for p in meta["problems"]]
     problems += [Problem(**p) for p in meta["graph_problems"] if p["graph"] == graph]
+    if needs_charges(targets):
+        check_available(targets, bool(meta.get("has_charges")), description)
+        problems += [Problem(**p) for p in meta["charge_problems"]]
     check_problems(sorted(problems, key=lambda q: q.index), skip_invalid, description)
     skipped = {p.index for p in problems}
     keep = ~np.isin(arrays["idx"], np.fromiter(skipped, np.int64, len(skipped)))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from irrepscope.data.dataset import load_dataset
+from irrepscope.data.targets import DEBYE_PER_E_ANGSTROM, invariants
 
 _SYMBOLS = {1: "H", 6: "C", 7: "N", 8: "O", 9: "F"}
 NUM_EXAMPLES = 5
@@ -19,6 +20,17 @@ def _stats(values: np.ndarray) -> dict:
         return {"min": 0, "mean": 0.0, "max": 0}
     return {"min": int(values.min()), "mean": round(float(values.mean()), 3),
             "max": int(values.max())}
+
+
+def _mulliken_summary(ds) -> dict | None:
+    """Mean norms of the charge-derived targets (None without charges; docs/data.md)."""
+    if not ds.has_charges:
+        return None
+    norms = invariants(ds.dipole.double().numpy(), ds.quadrupole.double().numpy())
+    return {"dipole_mean_debye": round(float(np.nanmean(norms["dipole_norm"]))
+                                       * DEBYE_PER_E_ANGSTROM, 4),
+            "quadrupole_norm_mean": round(float(np.nanmean(norms["quadrupole_norm"])), 4),
+            "charge_problems": len(ds.metadata.get("charge_problems", []))}
 
 
 def data_info(graph: str = "bonds", cutoff: float = 6.0, data_dir: str | Path | None = None,
@@ -53,6 +65,7 @@ def data_info(graph: str = "bonds", cutoff: float = 6.0, data_dir: str | Path | 
         "smiles_checked": bool(meta.get("smiles_checked")),
         "bond_disagreements": len(disagreements),
         "bond_disagreement_examples": disagreements[:NUM_EXAMPLES],
+        "mulliken": _mulliken_summary(ds),
         "cache_path": str(path) if path else None,
         "cache_bytes": path.stat().st_size if path and path.exists() else None,
         "processing_seconds": meta.get("processing_seconds"),
@@ -77,6 +90,11 @@ def format_data_info(info: dict) -> str:
         f"label: mean {info['label_mean_ev']} eV, std {info['label_std_ev']} eV",
         f"skipped invalid molecules: {info['skipped']}",
     ]
+    mulliken = info.get("mulliken")
+    lines.append("Mulliken charges: none" if not mulliken else
+                 f"Mulliken charges: mean |dipole| {mulliken['dipole_mean_debye']} D, mean "
+                 f"||quadrupole|| {mulliken['quadrupole_norm_mean']} e·Å², "
+                 f"{mulliken['charge_problems']} molecule(s) without valid charges")
     lines += [f"  molecule {p['index']}: {p['problem']}" for p in info["skipped_examples"]]
     if info["smiles_checked"]:
         share = 100 * info["bond_disagreements"] / max(n, 1)

@@ -29,7 +29,9 @@ class RawMolecules:
 
     z int64 [A] atomic numbers; pos float64 [A, 3] Å; counts int64 [M]; y float64 [M] eV;
     idx int64 [M] molecule index in its source (QM9 index, or XYZ frame number); smiles [M]
-    ('' when unknown). ``problems`` lists molecules already dropped while reading.
+    ('' when unknown). ``problems`` lists molecules already dropped while reading. ``charges``
+    float64 [A] per-atom Mulliken charges (e; NaN where a molecule has none), or None when the
+    source has no charges at all.
     """
 
     z: np.ndarray
@@ -39,6 +41,7 @@ class RawMolecules:
     idx: np.ndarray
     smiles: list[str]
     problems: list[Problem] = field(default_factory=list)
+    charges: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.z = np.asarray(self.z, dtype=np.int64)
@@ -51,6 +54,10 @@ class RawMolecules:
             raise ValueError("counts, y, idx and smiles must have one entry per molecule")
         if int(self.counts.sum()) != len(self.z) or len(self.z) != len(self.pos):
             raise ValueError("z and pos must have sum(counts) rows")
+        if self.charges is not None:
+            self.charges = np.asarray(self.charges, dtype=np.float64)
+            if len(self.charges) != len(self.z):
+                raise ValueError("charges must have sum(counts) entries")
 
     @property
     def ptr(self) -> np.ndarray:
@@ -65,7 +72,8 @@ class RawMolecules:
         atom_keep = np.repeat(keep, self.counts)
         return RawMolecules(self.z[atom_keep], self.pos[atom_keep], self.counts[keep],
                             self.y[keep], self.idx[keep],
-                            list(compress(self.smiles, keep)), list(self.problems))
+                            list(compress(self.smiles, keep)), list(self.problems),
+                            None if self.charges is None else self.charges[atom_keep])
 
 
 def drop_invalid(raw: RawMolecules, bad: dict[int, str]) -> RawMolecules:

@@ -23,6 +23,7 @@ from irrepscope.data.graphs import (
     squared_distances,
 )
 from irrepscope.data.molecules import Problem, RawMolecules, drop_invalid
+from irrepscope.data.targets import charge_problems, charge_targets
 
 GRAPH_KINDS = ("bonds", "radius")
 
@@ -111,7 +112,9 @@ def process(raw: RawMolecules, cutoff: float, progress: bool = True) -> dict:
     Keys: z uint8 [A], pos float32 [A, 3] Å, atom_ptr int64 [M+1], y float64 [M] eV,
     idx int64 [M], smiles list[str], bond_local [2, B] (source, target within the molecule;
     ``local_index_dtype`` of the largest molecule), bond_ptr int64 [M+1], radius_count int64 [M],
-    meta (dict, JSON-friendly).
+    charges float32 [A] e (empty without charges), dipole float64 [M, 3] e·Å, quadrupole
+    float64 [M, 5] e·Å² (``data.targets``; empty without charges), meta (dict, JSON-friendly;
+    ``charge_problems`` lists the molecules without valid charge targets).
     """
     start = time.perf_counter()
     raw = drop_invalid(raw, _finite_problems(raw))
@@ -139,8 +142,13 @@ def process(raw: RawMolecules, cutoff: float, progress: bool = True) -> dict:
     graph_problems += [Problem(int(i), f"has no two atoms closer than the cutoff {cutoff} Å "
                                "(no edges in the radius graph)", "radius")
                        for i in kept.idx[radius_count == 0]]
+    has_charges = kept.charges is not None
+    charge_bad = charge_problems(kept.charges, kept.counts) if has_charges else {}
     meta = {
         "num_molecules": len(kept),
+        "has_charges": has_charges,
+        "charge_problems": [Problem(int(kept.idx[p]), msg).as_dict()
+                            for p, msg in sorted(charge_bad.items())],
         "cutoff": float(cutoff),
         "problems": [p.as_dict() for p in sorted(kept.problems, key=lambda q: q.index)],
         "graph_problems": [p.as_dict() for p in graph_problems],
@@ -154,4 +162,6 @@ def process(raw: RawMolecules, cutoff: float, progress: bool = True) -> dict:
         "bond_local": pack_local_edges(geo["edge_local"][:, edge_keep], np.diff(kept.ptr)),
         "bond_ptr": np.concatenate([[0], np.cumsum(bond_count)]).astype(np.int64),
         "radius_count": radius_count, "meta": meta,
+        "charges": (kept.charges if has_charges else np.zeros(0)).astype(np.float32),
+        **charge_targets(kept.charges, kept.z, kept.pos, kept.counts),
     }

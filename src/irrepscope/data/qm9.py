@@ -30,6 +30,7 @@ QM9_NUM_MOLECULES = 130_831
 QM9_PARTS = 3
 QM9_DIR_ENV = "IRREPSCOPE_QM9_DIR"
 COLUMNS = ["Index", "SMILES", "N_atoms", "Elements", "XYZ_Ang", "InternalEnergy_0K_au"]
+CHARGES_COLUMN = "Mulliken_pop"  # per-atom Mulliken charges (e), optional (data.targets)
 _PART = re.compile(r"qm9_part(\d+)\.csv$")
 
 
@@ -89,10 +90,12 @@ def _read_csv(path: Path):  # -> pandas.DataFrame (pandas imported lazily)
         raise DataError(f"{path} lacks the column(s) {', '.join(missing)}")
     # The file's last column is read too: a row that has it was not cut short.
     sentinel = header[-1]
+    optional = [CHARGES_COLUMN] if CHARGES_COLUMN in header else []
     try:
-        df = pd.read_csv(path, usecols=list(dict.fromkeys(COLUMNS + [sentinel])),
+        df = pd.read_csv(path, usecols=list(dict.fromkeys(COLUMNS + optional + [sentinel])),
                          keep_default_na=False, na_values={"InternalEnergy_0K_au": ["", "nan"]},
-                         dtype={"SMILES": str, "Elements": str, "XYZ_Ang": str})
+                         dtype={"SMILES": str, "Elements": str, "XYZ_Ang": str,
+                                CHARGES_COLUMN: str})
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise DataError(f"{path} is truncated or damaged: {err}") from err
     if df.empty:
@@ -149,8 +152,32 @@ def _parse_numbers(strings: list[str], sizes: np.ndarray, bad: dict[int, str]) -
     return _parse_numbers(strings, sizes, bad)
 
 
+def _parse_charges(strings: list[str], sizes: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Flat float64 charges of the kept molecules; NaN for a molecule whose list is unreadable
+    or has the wrong length (its charge targets are then invalid, see ``data.targets``)."""
+    joined = _join(strings, keep)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            flat = np.fromstring(joined, sep=",") if joined else np.zeros(0)
+    except ValueError:
+        flat = np.zeros(0)
+    if len(flat) == int(sizes[keep].sum()):
+        return flat
+    parts = []
+    for p in np.flatnonzero(keep):  # slow path: NaN for the molecules at fault
+        try:
+            values = np.array(_join([strings[p]], np.ones(1, bool)).split(","), dtype=float)
+        except ValueError:
+            values = np.zeros(0)
+        parts.append(values if len(values) == sizes[p] else np.full(sizes[p], np.nan))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def read_qm9(qm9_dir: str | Path | None = None, progress: bool = False) -> RawMolecules:
     """Read and check every molecule of the QM9 CSV parts; labels are atomization energies (eV).
+
+    Per-atom Mulliken charges come from the ``Mulliken_pop`` column when the files have it.
 
     Per-molecule problems (unknown element, inconsistent atom counts, unparsable or non-finite
     numbers) drop that molecule into ``problems``; file-level problems raise ``DataError``.
@@ -179,8 +206,10 @@ def read_qm9(qm9_dir: str | Path | None = None, progress: bool = False) -> RawMo
                        .replace(" ", "").split(",")) if keep.any() else np.zeros(0, str)
     uniq, inverse = np.unique(symbols, return_inverse=True)
     z = np.array([QM9_ELEMENTS.get(str(s), 0) for s in uniq], dtype=np.int64)[inverse]
+    charges = (_parse_charges(df[CHARGES_COLUMN].fillna("").astype(str).tolist(), sizes, keep)
+               if CHARGES_COLUMN in df else None)
     raw = RawMolecules(z, coords.reshape(-1, 3), sizes[keep], np.zeros(int(keep.sum())),
-                       idx[keep], list(compress(df["SMILES"].tolist(), keep)))
+                       idx[keep], list(compress(df["SMILES"].tolist(), keep)), charges=charges)
     raw.y = atomization_energy_ev(np.where(raw.z > 0, raw.z, 1), raw.counts, u0[keep])
     raw.problems = [Problem(int(idx[p]), msg) for p, msg in bad.items()]
     mol = np.repeat(np.arange(len(raw)), raw.counts)

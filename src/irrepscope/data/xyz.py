@@ -3,6 +3,9 @@
 Each frame is one molecule; its label is ``atoms.info[energy_key]`` (ASE moves the key
 ``energy`` of an extxyz comment line into the attached calculator's results, which is read as
 well). Molecules go through the same validation and graphs as QM9; there is no SMILES check.
+Per-atom charges (e), for the charge-derived targets of ``data.targets``, come from a per-atom
+``charges`` column (ASE moves it into the calculator's results, read as well); a file where no
+frame has one has no charges.
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ def frame_energy(atoms, key: str) -> float | None:
         return float(np.asarray(value).reshape(()))
     except (TypeError, ValueError):
         return float("nan")
+
+
+def frame_charges(atoms) -> np.ndarray | None:
+    """Per-atom charges [n] (e) of one ``ase.Atoms``, or None when the frame has none."""
+    if "charges" in atoms.arrays:
+        return np.asarray(atoms.arrays["charges"], dtype=np.float64).reshape(-1)
+    if atoms.calc is not None and "charges" in getattr(atoms.calc, "results", {}):
+        return np.asarray(atoms.calc.results["charges"], dtype=np.float64).reshape(-1)
+    return None
 
 
 def read_atoms(path: str | Path) -> list:
@@ -57,6 +69,7 @@ def read_xyz(path: str | Path, energy_key: str = "energy") -> RawMolecules:
     """
     frames = read_atoms(path)
     zs, positions, counts, energies, kept, problems = [], [], [], [], [], []
+    charges: list[np.ndarray | None] = []
     for i, atoms in enumerate(frames):
         numbers = atoms.get_atomic_numbers()
         energy = frame_energy(atoms, energy_key)
@@ -72,8 +85,12 @@ def read_xyz(path: str | Path, energy_key: str = "energy") -> RawMolecules:
             counts.append(len(numbers))
             energies.append(energy)
             kept.append(i)
+            charges.append(frame_charges(atoms))
     raw = RawMolecules(np.concatenate(zs) if zs else np.zeros(0),
                        np.concatenate(positions) if positions else np.zeros((0, 3)),
                        counts, energies, kept, [""] * len(kept))
+    if any(q is not None for q in charges):  # frames without (or with too few) charges: NaN
+        raw.charges = np.concatenate([q if q is not None and len(q) == n else np.full(n, np.nan)
+                                      for q, n in zip(charges, counts, strict=True)])
     raw.problems = problems
     return raw

@@ -7,11 +7,13 @@ molecule's atoms -> ``nn.Linear(output_dim, 1)`` = normalized energy -> energy r
 (``model.references``: ``* label_std + label_mean``, or ``* residual_std + sum of fitted
 per-element energies``) = energy in eV. Hidden irreps: ``hidden`` copies of every order of
 ``config.feature_orders``; the edges' spherical harmonics have the orders of ``config.orders``.
+Other targets (charges, dipole, quadrupole) have their own heads (``model.heads``), built only
+when asked for, so energy-only models are unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from irrepscope.errors import ConfigError, DataError
 from irrepscope.model.config import ModelConfig
 from irrepscope.model.dtype import default_dtype
 from irrepscope.model.edge_layout import edge_layout
+from irrepscope.model.heads import TargetHeads
 from irrepscope.model.interaction import InteractionBlock, edge_features
 from irrepscope.model.irreps import hidden_irreps, sh_irreps
 from irrepscope.model.references import EnergyReference
@@ -58,7 +61,7 @@ class EquivariantGNN(nn.Module):
     ``edge_index`` [2, E] (source -> target) and, for several molecules, ``batch`` [N].
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, targets: Sequence[str] = ("energy",)) -> None:
         super().__init__()
         self.config = config.validate()
         c = self.config
@@ -78,6 +81,9 @@ class EquivariantGNN(nn.Module):
         self.head = nn.Linear(c.output_dim, 1)
         self.reference = EnergyReference(c.energy_reference, c.num_elements, c.label_mean,
                                          c.label_std)
+        others = [t for t in targets if t != "energy"]
+        self.target_heads = (TargetHeads(self.irreps_hidden, others, c.num_elements)
+                             if others else None)
         if c.readout_init == "zero":  # after every random draw: other weights stay the same
             with torch.no_grad():
                 self.readout.weight.zero_()
@@ -167,6 +173,16 @@ class EquivariantGNN(nn.Module):
         molecule, num_molecules = _molecule_index(batch, x.shape[0], x.device)
         return self._energy(x, batch.z, molecule, num_molecules, normalized)
 
+    def predict(self, batch: Any, normalized: bool = False) -> dict[str, torch.Tensor]:
+        """{'energy': [M] eV (normalized units when ``normalized``)} plus the outputs of the
+        other heads: 'charges' [N] e, 'dipole' [M, 3] e·Å, 'quadrupole' [M, 5] e·Å²."""
+        x, _ = self._node_features(batch, None, keep=False)
+        molecule, num_molecules = _molecule_index(batch, x.shape[0], x.device)
+        out = {"energy": self._energy(x, batch.z, molecule, num_molecules, normalized)}
+        if self.target_heads is not None:
+            out.update(self.target_heads(x, batch.z, batch.pos, molecule, num_molecules))
+        return out
+
     def embed(self, batch: Any, feature_hook: FeatureHook | None = None) -> ModelOutput:
         """Energies (eV) plus every block's node features and per-molecule sums, with irreps."""
         x, kept = self._node_features(batch, feature_hook, keep=True)
@@ -191,8 +207,12 @@ def model_config_of(config: Any) -> ModelConfig:
     )
 
 
-def build_model(config: Any, dtype: torch.dtype | None = None) -> EquivariantGNN:
+def build_model(config: Any, dtype: torch.dtype | None = None,
+                targets: Sequence[str] | None = None) -> EquivariantGNN:
     """Build the model of a ModelConfig / run config (weights from torch's current RNG state).
+
+    ``targets`` (default: a run config's ``train.targets``, else energy only) adds the heads of
+    charges, dipole and quadrupole (``model.heads``).
 
     ``dtype`` (default: torch's default dtype) is the dtype everything is built in. For float64
     pass it here rather than calling ``.double()`` afterwards: e3nn's Clebsch-Gordan constants
@@ -200,7 +220,9 @@ def build_model(config: Any, dtype: torch.dtype | None = None) -> EquivariantGNN
     """
     from irrepscope.model.info import check_model_fits  # info counts from this module's blocks
 
+    if targets is None:
+        targets = list(getattr(getattr(config, "train", None), "targets", None) or ["energy"])
     config = model_config_of(config)
     check_model_fits(config, dtype)
     with default_dtype(dtype):
-        return EquivariantGNN(config)
+        return EquivariantGNN(config, targets)

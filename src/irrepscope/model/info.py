@@ -14,6 +14,7 @@ import torch
 from e3nn import o3
 
 from irrepscope.model.gnn import model_config_of
+from irrepscope.model.heads import TargetHeads
 from irrepscope.model.interaction import gated_irreps
 from irrepscope.model.irreps import hidden_irreps, sh_irreps
 from irrepscope.model.message import tensor_product_paths
@@ -60,7 +61,10 @@ def _block_info(index: int, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_o
 
 
 def model_info(config: Any) -> dict[str, Any]:
-    """Summary dict of the model a ModelConfig / RunConfig describes; total under 'parameters'."""
+    """Summary dict of the model a ModelConfig / RunConfig describes; total under 'parameters'
+    (with a run config's ``train.targets``, its charge/dipole/quadrupole heads included)."""
+    targets = [t for t in getattr(getattr(config, "train", None), "targets", None) or []
+               if t != "energy"]
     c = model_config_of(config).validate()
     irreps_embedding = o3.Irreps(f"{c.embedding_dim}x0e")
     irreps_sh, irreps_hidden = sh_irreps(c.orders), hidden_irreps(c.feature_orders, c.hidden)
@@ -70,6 +74,8 @@ def model_info(config: Any) -> dict[str, Any]:
     embedding = c.num_elements * c.embedding_dim
     readout = sum(mul * c.output_dim for mul, ir in irreps_hidden if ir == o3.Irrep("0e"))
     head = c.output_dim + 1
+    heads = TargetHeads(irreps_hidden, targets, c.num_elements) if targets else None
+    target_heads = sum(p.numel() for p in heads.parameters()) if heads is not None else 0
     return {
         "orders": list(c.orders),
         "hidden_orders": c.feature_orders,
@@ -89,7 +95,10 @@ def model_info(config: Any) -> dict[str, Any]:
         "embedding_parameters": embedding,
         "readout_parameters": readout,
         "head_parameters": head,
-        "parameters": embedding + sum(b["parameters"] for b in blocks) + readout + head,
+        "target_heads": heads.describe() if heads is not None else {},
+        "target_head_parameters": target_heads,
+        "parameters": (embedding + sum(b["parameters"] for b in blocks) + readout + head
+                       + target_heads),
     }
 
 
@@ -172,5 +181,8 @@ def format_model_info(info: dict[str, Any]) -> str:
             previous = block
     lines.append(f"readout: {info['hidden_irreps']} -> scalars  {info['readout_parameters']:,} "
                  f"parameters; head {info['head_parameters']:,}")
+    if info.get("target_heads"):
+        kinds = ", ".join(f"{t}: {kind}" for t, kind in info["target_heads"].items())
+        lines.append(f"target heads: {kinds}; {info['target_head_parameters']:,} parameters")
     lines.append(f"parameters: {info['parameters']:,} ({memory_text(info['parameters'])})")
     return "\n".join(lines)

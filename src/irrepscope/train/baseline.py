@@ -26,6 +26,7 @@ from irrepscope.model.references import (
     fit_element_energies,
 )
 from irrepscope.train.run_records import atomic_write_text
+from irrepscope.train.target_baseline import format_target_summary
 
 BASELINE_FILE = "baseline.json"
 STAGES = ("train", "val", "test")
@@ -141,7 +142,15 @@ def baseline_metrics(run_dir: Path) -> dict[str, Any]:
 
 
 def format_run_summary(metrics: dict[str, Any]) -> str:
-    """One line: a run's test MSE/MAE beside the composition baseline's (test_metrics.json)."""
+    """One line: a run's test MSE/MAE beside the composition baseline's (test_metrics.json), and
+    the other targets' errors beside theirs (``train.target_baseline``)."""
+    others = format_target_summary(metrics)
+    if metrics.get("test_mse") is None:
+        return f"test {others}"
+    return _energy_summary(metrics) + (f"; {others}" if others else "")
+
+
+def _energy_summary(metrics: dict[str, Any]) -> str:
     text = f"test MSE {metrics['test_mse']:.4g} eV², MAE {metrics['test_mae']:.4g} eV"
     base_mse, base_mae = metrics.get("baseline_test_mse"), metrics.get("baseline_test_mae")
     if base_mse is None:

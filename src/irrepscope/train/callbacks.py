@@ -82,7 +82,8 @@ class RunDirCallback(Checkpoint):
                 f"{trainer.global_step}); no checkpoint written. Try a smaller train.lr or "
                 f"train.gradient_clip_val.")
         metrics = dict(getattr(pl_module, "epoch_metrics", {}))
-        val_mse = metrics.get("val_mse", math.nan)
+        # runs with more targets than the energy keep the epoch of the lowest weighted val_loss
+        val_mse = metrics.get("val_loss", metrics.get("val_mse", math.nan))
         improved = val_mse < self.best_val_mse  # NaN never improves
         if improved:
             self.best_val_mse, self.best_epoch = float(val_mse), epoch

@@ -32,6 +32,7 @@ import yaml
 from irrepscope.errors import ConfigError
 from irrepscope.model.config import ModelConfig
 from irrepscope.train.schedules import check_schedule_settings
+from irrepscope.train.target_weights import check_target_weights
 
 _YAML_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "16-true", "bf16-mixed", "bf16-true")
@@ -102,6 +103,8 @@ class TrainConfig:
     ``warmup_steps`` (optimizer steps), ``min_lr``, ``plateau_factor`` and ``plateau_patience``
     (epochs); see ``irrepscope.train.schedules``. ``ema_decay``: null (off, the paper's) or a
     decay in (0, 1) for an exponential moving average of the weights (``train.ema``).
+    ``targets``: loss weight of each trained target (``energy``, ``charges``, ``dipole``,
+    ``quadrupole``; see ``train.targets``), default energy only.
     """
 
     max_epochs: int = 100
@@ -128,6 +131,7 @@ class TrainConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 5
     ema_decay: float | None = None
+    targets: dict[str, float] = field(default_factory=lambda: {"energy": 1.0})
 
     def validate(self) -> TrainConfig:
         """Range checks beyond types; returns ``self``."""
@@ -158,6 +162,7 @@ class TrainConfig:
             raise ConfigError("train.tensorboard is true but neither tensorboard nor tensorboardX "
                               "is installed (pip install tensorboard)")
         check_schedule_settings(self)
+        self.targets = check_target_weights(self.targets)
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"train.ema_decay must be in (0, 1) (e.g. 0.99), or null to turn "
                               f"the weight average off; got {self.ema_decay}")
@@ -333,6 +338,12 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
             raise ConfigError(f"{name} must be one of {', '.join(map(repr, typing.get_args(hint)))}"
                               f", got {value!r}")
         return value
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{name} must be a mapping like {{energy: 1.0}}, got {value!r}")
+        key_hint, value_hint = typing.get_args(hint)
+        return {_coerce(f"{name} key", k, key_hint): _coerce(f"{name}.{k}", v, value_hint)
+                for k, v in value.items()}
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name} must be a list, got {value!r}")

@@ -70,7 +70,7 @@ class EpochSampler(Sampler[int]):
 
 def cached_dataset(config: RunConfig, progress: bool = True) -> Any:
     """``irrepscope.data.load_dataset`` for ``config.data``, memoised (one data set) per process."""
-    kwargs = config.data.load_kwargs()
+    kwargs = {**config.data.load_kwargs(), "targets": tuple(config.train.targets)}
     env = [os.environ.get(k) for k in ("IRREPSCOPE_QM9_DIR", "IRREPSCOPE_DATA_DIR")]
     key = repr((sorted(kwargs.items()), env))
     if key not in _DATASET_CACHE:

@@ -1,8 +1,10 @@
-"""LightningModule: MSE loss on normalized energies, exact per-epoch metrics in eV.
+"""LightningModule: MSE loss on normalized energies (and other targets), exact epoch metrics.
 
 Loss: ``mean((E_pred - E_true)^2) / scale^2``, targets normalized by the model's energy
 reference (``model.references``: label mean/std, or fitted element energies and residual
-std). Metrics per stage (``train``/``val``/``test``) and epoch: ``{stage}_mse`` (eV^2),
+std); with ``train.targets`` the weighted sum of such per-target losses (``train.targets``,
+which also names the charges/dipole/quadrupole metrics and ``loss_{target}`` per step).
+Metrics per stage (``train``/``val``/``test``) and epoch: ``{stage}_mse`` (eV^2),
 ``{stage}_mae`` (eV), ``{stage}_mae_mev`` (meV), ``{stage}_count`` (molecules). They are kept as
 sums (squared error, absolute error, count) in float64 and sum-reduced over DDP ranks at the end
 of the epoch, so every molecule counts exactly once whatever the number of processes (the
@@ -24,6 +26,16 @@ from irrepscope.errors import IrrepscopeError
 from irrepscope.model.gnn import build_model
 from irrepscope.train.config import RunConfig
 from irrepscope.train.schedules import build_scheduler
+from irrepscope.train.targets import (
+    SUM_FIELDS,
+    energy_only,
+    epoch_loss,
+    error_sums,
+    losses,
+    predictions,
+    stage_metrics,
+    weighted_loss,
+)
 
 STAGES = ("train", "val", "test")
 
@@ -39,8 +51,10 @@ class EnergyModule(L.LightningModule):
         super().__init__()
         self.config = config
         self.save_hyperparameters({"config": config.to_dict()})
-        self.model = build_model(config.model)
-        self._sums = {stage: torch.zeros(3, dtype=torch.float64) for stage in STAGES}
+        self.model = build_model(config)
+        self.targets = dict(config.train.targets)
+        self.loss_scales: dict[str, float] = {}  # per non-energy target (set at fit set-up)
+        self._sums = {stage: self._zero_sums() for stage in STAGES}
         self._epoch_start = time.perf_counter()
         self._train_time = 0.0
         self.epoch_metrics: dict[str, float] = {}  # latest value of every epoch metric
@@ -50,25 +64,35 @@ class EnergyModule(L.LightningModule):
         """Energies [num_molecules] in eV."""
         return self.model(batch)
 
+    def _zero_sums(self) -> dict[str, torch.Tensor]:
+        return {name: torch.zeros(len(SUM_FIELDS[name]), dtype=torch.float64)
+                for name in self.targets}
+
     def _step(self, batch: Any, stage: str) -> torch.Tensor:
-        """Normalized MSE of one batch; accumulates the stage's eV error sums."""
-        diff = normalized_error(self.model, batch)
-        loss = diff.pow(2).mean()
-        with torch.no_grad():
-            err = diff.detach().to(torch.float64) * self.model.energy_scale
-            sums = torch.stack([err.pow(2).sum(), err.abs().sum(),
-                                torch.tensor(float(err.numel()), dtype=torch.float64,
-                                             device=err.device)])
-            self._sums[stage] = self._sums[stage].to(err.device) + sums
-        return loss
+        """Weighted loss of one batch; accumulates the stage's error sums of every target."""
+        self.last_losses = self.target_losses(batch, stage)
+        return weighted_loss(self.last_losses, self.targets)
+
+    def target_losses(self, batch: Any, stage: str | None = None) -> dict[str, torch.Tensor]:
+        """Per-target losses of one batch (adds its error sums to ``stage``'s when given)."""
+        pairs = predictions(self.model, batch, self.targets)
+        if stage is not None:
+            for name, (pred, true) in pairs.items():
+                sums = error_sums(name, pred, true, self.model.energy_scale)
+                self._sums[stage][name] = self._sums[stage][name].to(sums.device) + sums
+        return losses(pairs, self.loss_scales)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Loss of one training batch; raises ``NonFiniteLossError`` on NaN/Inf (all ranks)."""
         loss = self._step(batch, "train")
         self._check_finite(loss, batch_idx)
-        done = float(self._sums["train"][2]) - int(batch.num_graphs)  # before this batch
+        done = self._molecules(self._sums["train"]) - int(batch.num_graphs)  # before this batch
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False,
                  logger=True, batch_size=int(batch.num_graphs))
+        if not energy_only(self.targets):
+            for name, value in self.last_losses.items():
+                self.log(f"loss_{name}", value.detach(), on_step=True, on_epoch=False,
+                         logger=True, batch_size=int(batch.num_graphs))
         if self._train_time > 0:  # from the second batch of the epoch on
             self.log("mol/s", done * self.trainer.world_size / self._train_time, prog_bar=True,
                      on_step=True,
@@ -104,17 +128,17 @@ class EnergyModule(L.LightningModule):
     # --- epoch bookkeeping -----------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
         """Reset the training sums and the throughput clock."""
-        self._sums["train"] = torch.zeros(3, dtype=torch.float64)
+        self._sums["train"] = self._zero_sums()
         self._epoch_start = time.perf_counter()
         self._train_time = 0.0
 
     def on_validation_epoch_start(self) -> None:
         """Reset the validation sums."""
-        self._sums["val"] = torch.zeros(3, dtype=torch.float64)
+        self._sums["val"] = self._zero_sums()
 
     def on_test_epoch_start(self) -> None:
         """Reset the test sums."""
-        self._sums["test"] = torch.zeros(3, dtype=torch.float64)
+        self._sums["test"] = self._zero_sums()
 
     def on_validation_epoch_end(self) -> None:
         """Log exact validation MSE/MAE over all ranks."""
@@ -135,19 +159,30 @@ class EnergyModule(L.LightningModule):
         self.epoch_metrics.update(extra)
 
     def _log_stage(self, stage: str) -> float:
-        """Reduce the stage's sums over ranks, log ``{stage}_mse/_mae/_mae_mev/_count``."""
-        sums = self._sums[stage].to(self.device)
-        if self.trainer.world_size > 1:
-            sums = self.trainer.strategy.reduce(sums.clone(), reduce_op="sum")
-        sse, sae, count = (float(v) for v in sums)
-        if count == 0:
-            return 0.0
-        values = {f"{stage}_mse": sse / count, f"{stage}_mae": sae / count,
-                  f"{stage}_mae_mev": 1000.0 * sae / count, f"{stage}_count": count}
+        """Reduce the stage's sums over ranks, log every target's metrics (``train.targets``);
+        returns the number of molecules (atoms for a charges-only run)."""
+        sums = {}
+        for name, value in self._sums[stage].items():
+            value = value.to(self.device)
+            if self.trainer.world_size > 1:
+                value = self.trainer.strategy.reduce(value.clone(), reduce_op="sum")
+            sums[name] = value
+        values: dict[str, float] = {}
+        for name, value in sums.items():
+            values.update(stage_metrics(stage, name, value))
+        if not energy_only(self.targets):
+            values.update(epoch_loss(stage, sums, self.targets, self.loss_scales,
+                                     self.model.energy_scale))
         for name, value in values.items():
-            self.log(name, value, on_epoch=True, prog_bar=name in ("val_mae",), sync_dist=False)
+            self.log(name, value, on_epoch=True, prog_bar=name in ("val_mae", "val_loss"),
+                     sync_dist=False)
         self.epoch_metrics.update(values)
-        return count
+        return self._molecules(sums)
+
+    def _molecules(self, sums: dict[str, torch.Tensor]) -> float:
+        """Molecules counted in ``sums`` (a charges-only run counts atoms, so it uses those)."""
+        name = next((t for t in self.targets if t != "charges"), "charges")
+        return float(sums[name][-1])
 
     # --- optimiser and checkpoint extras ---------------------------------------------------
     def configure_optimizers(self) -> Any:

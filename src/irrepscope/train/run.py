@@ -9,6 +9,7 @@ Run directory layout (everything needed to reproduce and analyse a run)::
     best.ckpt          checkpoint of the epoch with the lowest val_mse (atomic write)
     versions.json      python, torch, e3nn, lightning, torch_geometric, numpy, irrepscope
     baseline.json      composition baseline: element-count least squares fitted on train
+    targets.json       (runs with charges/dipole/quadrupole targets) loss scales and baselines
     test_metrics.json  test MSE/MAE of best.ckpt beside the baseline's, epoch, parameters, time
     logs/              Lightning's CSVLogger (per-step loss), TensorBoard when enabled
 """
@@ -57,6 +58,7 @@ from irrepscope.train.run_records import (
     repair_run_dir,
 )
 from irrepscope.train.seeds import SeedSpec
+from irrepscope.train.target_baseline import TargetBaselines, target_baseline_metrics
 
 CONFIG_FILE = "config.yaml"
 VERSIONS_FILE = "versions.json"
@@ -136,7 +138,7 @@ def make_trainer(config: RunConfig, run_dir: Path, callbacks: Sequence[L.Callbac
         gradient_clip_val=t.gradient_clip_val, enable_progress_bar=t.progress_bar,
         enable_checkpointing=True, num_sanity_val_steps=0, use_distributed_sampler=False,
         enable_model_summary=False, default_root_dir=str(run_dir), logger=loggers,
-        callbacks=[CompositionBaseline(run_dir), RunDirCallback(run_dir),
+        callbacks=[CompositionBaseline(run_dir), TargetBaselines(run_dir), RunDirCallback(run_dir),
                    *([WeightAverage(t.ema_decay)] if t.ema_decay is not None else []),
                    *callbacks],
     )
@@ -216,15 +218,17 @@ def _write_test_metrics(run_dir: Path, module: EnergyModule, checkpoint: Path,
     """``test_metrics.json``: test errors of ``checkpoint`` (loaded: ``ckpt``) plus size,
     training time and the composition baseline's errors on the same split."""
     rows = read_metrics(run_dir / "metrics.csv")
-    metrics: dict[str, Any] = {k: module.epoch_metrics[k] for k in
-                               ("test_mse", "test_mae", "test_mae_mev")}
-    metrics.update(test_count=int(module.epoch_metrics["test_count"]),
-                   checkpoint=checkpoint.name, epoch=int(ckpt["epoch"]),
+    metrics: dict[str, Any] = {k: v for k, v in module.epoch_metrics.items()
+                               if k.startswith("test_") and k != "test_count"}
+    if "test_count" in module.epoch_metrics:
+        metrics["test_count"] = int(module.epoch_metrics["test_count"])
+    metrics.update(checkpoint=checkpoint.name, epoch=int(ckpt["epoch"]),
                    global_step=int(ckpt["global_step"]),
                    parameters=sum(p.numel() for p in module.model.parameters()),
                    epochs_trained=len(rows),
                    wall_time_s=sum(r.get("epoch_time_s") or 0.0 for r in rows))
     metrics.update(baseline_metrics(run_dir))
+    metrics.update(target_baseline_metrics(run_dir))
     atomic_write_text(run_dir / TEST_METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
     return metrics
 
@@ -264,7 +268,7 @@ def load_trained_model(run_dir: str | Path, checkpoint: str | Path = "best"
     else:
         ckpt = load_checkpoint(checkpoint)
     state = model_state_dict(ckpt)
-    model = build_model(config.model)
+    model = build_model(config)
     dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
     if len(dtypes) == 1:
         model = model.to(dtypes.pop())

@@ -25,6 +25,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +38,7 @@ from irrepscope.errors import RunDirError
 METRICS_FILE = "metrics.csv"
 METRIC_COLUMNS = ("epoch", "step", "train_mse", "train_mae", "train_mae_mev", "val_mse",
                   "val_mae", "val_mae_mev", "train_mol_per_s", "lr", "epoch_time_s")
+TARGET_COLUMN = re.compile(r"(train|val)_(loss|(charges|dipole|quadrupole)_\w+)$")
 CHECKSUM_KEY = "irrepscope_sha256"
 RECORD_KEY = "RunDirCallback"  # the callback's state key in checkpoint["callbacks"]
 RECORD_FILES = ("last.ckpt", "best.ckpt", METRICS_FILE, "test_metrics.json", "config.yaml",
@@ -89,14 +91,23 @@ def remove_stale_temporaries(run_dir: Path) -> list[Path]:
 
 
 # --- metrics.csv -----------------------------------------------------------------------------
+def metric_columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """``METRIC_COLUMNS`` plus the train/val columns of other targets and the weighted loss
+    (``train.targets``) that ``rows`` hold, in order of appearance."""
+    extra = [k for k in dict.fromkeys(k for row in rows for k in row)
+             if k not in METRIC_COLUMNS and TARGET_COLUMN.match(k)]
+    return (*METRIC_COLUMNS, *extra)
+
+
 def metrics_text(rows: list[dict[str, Any]]) -> str:
-    """CSV text of ``rows`` (dicts keyed by ``METRIC_COLUMNS``; floats written exactly)."""
+    """CSV text of ``rows`` (dicts keyed by ``metric_columns``; floats written exactly)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore",
+    columns = metric_columns(rows)
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore",
                             lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else repr(row[k])) for k in METRIC_COLUMNS})
+        writer.writerow({k: ("" if row.get(k) is None else repr(row[k])) for k in columns})
     return buffer.getvalue()
 
 
