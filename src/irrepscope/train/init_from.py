@@ -23,6 +23,7 @@ the initialisation; giving another ``--init-from`` with ``--resume`` is an error
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ import torch
 from torch import nn
 
 from irrepscope.errors import ConfigError, RunDirError
+from irrepscope.model.gnn import build_model
+from irrepscope.train.module import model_state_dict
 from irrepscope.train.run_records import atomic_write_text, load_checkpoint, load_run_checkpoint
 
 INIT_FILE = "init_from.json"
@@ -155,8 +158,6 @@ def prepare_init(spec: str | Path, model: nn.Module, target_model: Mapping[str, 
                  partial: bool = False) -> InitSource:
     """Read the source and match it against ``model`` (built from ``target_model``, the new
     run's model section); raises ``ConfigError`` naming shape mismatches unless ``partial``."""
-    from irrepscope.train.module import model_state_dict
-
     ckpt_path, run_dir, checkpoint = read_init_source(spec)
     state = model_state_dict(checkpoint)
     if not state:
@@ -235,10 +236,6 @@ def init_for_run(config: Any, run_dir: Path, resume: bool, spec: str | Path | No
                  partial: bool = False, announce: bool = True) -> InitSource | None:
     """The checked source of a run's initial weights, or None (no ``--init-from``, or a resume,
     which never re-applies one). Runs before anything is written to ``run_dir``."""
-    import sys
-
-    from irrepscope.model.gnn import build_model
-
     if resume:
         note = check_resume_init(run_dir, spec)
         if note and announce:
@@ -255,7 +252,5 @@ def apply_init(source: InitSource, model: nn.Module, run_dir: Path, announce: bo
     """Load ``source`` into ``model``; with ``announce`` (rank 0) record and print it."""
     record = source.apply(model)
     if announce:
-        import sys
-
         write_init_record(run_dir, record)
         print(f"irrepscope: {describe_init(record)}", file=sys.stderr)
