@@ -10,12 +10,10 @@ import pytest
 import yaml
 
 from irrepscope.bench import findings
-from irrepscope.bench.findings import STAGES, Arm, plan, scratch_overrides, select_stages
+from irrepscope.bench.findings import STAGES, Arm, plan, select_stages
 from irrepscope.bench.findings_tables import write_tables
 from irrepscope.bench.jobs import Job, run_jobs
 from irrepscope.errors import ConfigError
-from irrepscope.train.config import load_config
-from irrepscope.train.run import write_run_config
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "findings"
 
@@ -54,16 +52,13 @@ def test_plan_shares_runs_and_keeps_budgets(tmp_path: Path) -> None:
     assert "train.max_epochs=3" in _args(longer["train l01234_h16_finetune seed1"])
 
 
-def test_scratch_run_takes_the_pruned_architecture(tmp_path: Path) -> None:
-    campaign = plan(tmp_path, ["prune"], [1], [], REPO_CONFIGS)
-    job = campaign.jobs["train l01234_h16_pruned_scratch seed1"]
+def test_scratch_run_takes_the_pruned_config(tmp_path: Path) -> None:
+    job = plan(tmp_path, ["prune"], [1], [], REPO_CONFIGS).jobs[
+        "train l01234_h16_pruned_scratch seed1"]
     pruned = tmp_path / "runs/l01234_h16_pruned/seed1"
-    pruned.mkdir(parents=True)
-    base = REPO_CONFIGS / "l01234_h16.yaml"
-    write_run_config(load_config(base, ["model.orders=[0, 1, 3]", "train.max_epochs=2"]), pruned)
-    assert scratch_overrides(pruned, base, []) == ["--set", "model.orders=[0, 1, 3]"]
-    args = _args(job)
-    assert args.endswith("--set train.max_epochs=6 --set model.orders=[0, 1, 3]")
+    assert job.command() == ["train", "--config", str(pruned / "config.yaml"), "--run-dir",
+                             str(tmp_path / "runs/l01234_h16_pruned_scratch/seed1"), "--set",
+                             "seed=1", "--set", "train.max_epochs=6"]
 
 
 def test_stage_selection(monkeypatch) -> None:
@@ -94,7 +89,8 @@ def _fake_run(run_dir: Path, mse: float, wall: float, shares: dict[int, float]) 
     (run_dir / "analysis").mkdir(parents=True)
     (run_dir / "test_metrics.json").write_text(json.dumps(
         {"test_mse": mse, "test_mae": 0.1, "baseline_test_mse": 1.0, "parameters": 10,
-         "wall_time_s": wall, "test_dipole_mae": 0.5}))
+         "wall_time_s": wall, "test_dipole_mae": 0.5, "test_dipole_angle_count": 3,
+         "baseline_test_dipole_zero_mae": 0.9}))
     (run_dir / "config.yaml").write_text(yaml.safe_dump({"model": {"orders": sorted(shares)}}))
     table = [{"block": 2, "l": l, "variance_share": v, "ablation_rel_mse": 2 * v,
               "probe_r2_energy": 0.5, "probe_r2_nsps": 0.25} for l, v in shares.items()]
@@ -123,7 +119,9 @@ def test_tables_mean_and_std_over_seeds(tmp_path: Path) -> None:
     assert float(full0["variance_share_mean"]) == pytest.approx(0.6)
     assert float(full0["ablation_rel_mse_mean"]) == pytest.approx(1.2)
     assert "| full | [0, 1] | 2/2 | 0.3 ± 0.14 |" in md and "| tuned | [0] | 1/2 | 0.1 |" in md
-    assert "- a note" in md and "test_dipole_mae" in md
+    assert "- a note" in md
+    assert "| arm | baseline_test_dipole_zero_mae | test_dipole_mae |" in md
+    assert "test_dipole_angle_count" not in md
 
 
 @pytest.mark.slow  # five CLI processes: 95 s on a 2-core machine shared with other work

@@ -5,8 +5,10 @@ the data subset and split are the same for every run, ``data.split_seed`` in con
 
 - ``orders``: L=[0,1,2,3,4] vs L=[0,3,4,5,6] at h=16 (``irrepscope train``, E epochs each).
 - ``prune``: the L=[0,1,2,3,4] run pruned by its own utilization numbers and fine-tuned for
-  F = E // 2 epochs (``irrepscope prune RUN --out NEW --auto --epochs F``), against the pruned
-  model trained from scratch for E + F epochs: the same number of molecule passes in total.
+  F = E // 2 epochs (``irrepscope prune RUN --out NEW --auto --epochs F``, after ``irrepscope
+  analyze RUN``, so ``--auto`` reads the analysis's ablation numbers, which come from test
+  molecules), against the pruned run's config trained from scratch for E + F epochs: the same
+  number of molecule passes in total.
 - ``dropout``: L=[0,1,2,3,4] with ``model.irrep_dropout`` 0.1 and 0.3 against 0 (the orders runs).
 - ``pretrain``: for L=[0,1,2] and L=[0,1,2,3,4], energy from scratch (E epochs) against
   pretraining on dipole + quadrupole (``train.targets``) for P = E // 2 epochs, then fine-tuning
@@ -24,9 +26,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,18 +86,16 @@ class Campaign:
         """Where arm ``key``'s run of ``seed`` trains."""
         return self.out / "runs" / key / f"seed{seed}"
 
-    def train(self, key: str, config: str, seed: int, extra: Sequence[str] = (),
-              deps: Sequence[str] = (), init_from: Path | None = None,
-              more: Callable[[], list[str]] | None = None) -> str:
+    def train(self, key: str, config: Path, seed: int, extra: Sequence[str] = (),
+              deps: Sequence[str] = (), init_from: Path | None = None) -> str:
         """Plan ``irrepscope train`` of ``config`` into arm ``key``'s seed run; its job name."""
         run_dir = self.run_dir(key, seed)
-        fixed = ["train", "--config", str(self.config(config)), "--run-dir", str(run_dir),
+        fixed = ["train", "--config", str(config), "--run-dir", str(run_dir),
                  "--set", f"seed={seed}", *[a for o in self.overrides for a in ("--set", o)],
                  *extra, *(["--init-from", str(init_from)] if init_from else [])]
 
-        def args() -> list[str]:
-            resume = ["--resume"] if (run_dir / "last.ckpt").exists() else []
-            return [*fixed, *(more() if more else []), *resume]
+        def args() -> list[str]:  # an interrupted run is continued
+            return [*fixed, *(["--resume"] if (run_dir / "last.ckpt").exists() else [])]
 
         return self._add(Job(f"train {key} seed{seed}", args, run_dir / "test_metrics.json",
                              tuple(deps)))
@@ -112,7 +111,7 @@ class Campaign:
         """Plan an arm trained from scratch on every seed (and analysed, when ``analysed``)."""
         arm = Arm(stage, key, label, analysed=analysed)
         for seed in self.seeds:
-            job = self.train(key, config, seed, extra)
+            job = self.train(key, self.config(config), seed, extra)
             if analysed:
                 self.analyze(key, seed, job)
             arm.runs[seed] = self.run_dir(key, seed)
@@ -144,19 +143,6 @@ def plan_dropout(c: Campaign) -> list[Arm]:
     return arms
 
 
-def scratch_overrides(pruned_run: Path, base_config: Path, overrides: Sequence[str]
-                      ) -> list[str]:
-    """``--set model.KEY=VALUE`` for every model setting where the pruned run differs from the
-    base config: the pruned architecture, to train from scratch."""
-    from irrepscope.train.config import load_config
-    from irrepscope.train.run import read_run_config
-
-    pruned = read_run_config(pruned_run).model.to_dict()
-    base = load_config(base_config, overrides).model.to_dict()
-    return [a for key in sorted(pruned) if pruned[key] != base.get(key)
-            for a in ("--set", f"model.{key}={json.dumps(pruned[key])}")]
-
-
 def plan_prune(c: Campaign) -> list[Arm]:
     """Prune + fine-tune F epochs vs the pruned architecture from scratch for E + F epochs."""
     extra_epochs = max(1, c.epochs // 2)
@@ -173,13 +159,9 @@ def plan_prune(c: Campaign) -> list[Arm]:
                          (f"analyze {BASE} seed{seed}",)))
         c.analyze(pruned.key, seed, job)
         pruned.runs[seed], pruned.before[seed] = target, source
-
-        def more(target: Path = target) -> list[str]:
-            return scratch_overrides(target, c.config(BASE), c.overrides)
-
-        train = c.train(scratch.key, BASE, seed,
-                        ["--set", f"train.max_epochs={c.epochs + extra_epochs}"], (job,),
-                        more=more)
+        # the pruned run's config: its architecture, data, split and recipe
+        train = c.train(scratch.key, target / "config.yaml", seed,
+                        ["--set", f"train.max_epochs={c.epochs + extra_epochs}"], (job,))
         c.analyze(scratch.key, seed, train)
         scratch.runs[seed] = c.run_dir(scratch.key, seed)
     arms = [full, pruned, scratch]
@@ -203,7 +185,7 @@ def plan_pretrain(c: Campaign) -> list[Arm]:
         tuned = Arm("pretrain", f"{config}_finetune",
                     f"{label}, then energy {c.epochs - first} epochs")
         for seed in c.seeds:
-            job = c.train(tuned.key, config, seed,
+            job = c.train(tuned.key, c.config(config), seed,
                           ["--set", f"train.targets={FINETUNE_TARGETS}",
                            "--set", f"train.max_epochs={c.epochs - first}"],
                           (f"train {pre.key} seed{seed}",), init_from=pre.runs[seed])

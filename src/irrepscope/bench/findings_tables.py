@@ -4,10 +4,10 @@ Per arm (one condition, several seeds): test MSE and MAE (eV², eV) and the comp
 baseline's test MSE on the same split, as mean ± sample standard deviation over the seeds that
 finished (the count is a column), the model / baseline MSE ratio, parameters, training time
 (s, summed over epochs; for an arm that continues another run, both runs' times) and the
-last epoch's training throughput (molecules/s), plus any dipole or quadrupole test metric a
-run records. Per arm and order l: the last block's variance share, ablation and probe R²
-(``irrepscope analyze``). Files: ``tables/runs.csv`` (one row per run), ``tables/arms.csv``,
-``tables/utilization.csv`` and ``findings_tables.md``.
+last epoch's training throughput (molecules/s), plus every dipole or quadrupole test metric
+a run records and its baselines. Per arm and order l: the last block's variance share,
+ablation and probe R² (``irrepscope analyze``). Files: ``tables/runs.csv`` (one row per
+run), ``tables/arms.csv``, ``tables/utilization.csv`` and ``findings_tables.md``.
 """
 
 from __future__ import annotations
@@ -67,9 +67,14 @@ def run_row(arm: Any, seed: int) -> dict[str, Any] | None:
            "ratio": metrics["test_mse"] / base if base and metrics.get("test_mse") is not None
            else None, "parameters": metrics.get("parameters"), "wall_time_s": wall,
            "train_mol_per_s": _throughput(run_dir)}
-    row.update({k: v for k, v in metrics.items()
-                if k.startswith("test_") and any(w in k for w in TARGET_WORDS)})
+    row.update({k: v for k, v in metrics.items() if is_target_metric(k)})
     return row
+
+
+def is_target_metric(key: str) -> bool:
+    """Whether a test_metrics.json key is a dipole/quadrupole test error or its baseline."""
+    return (key.startswith(("test_", "baseline_test_")) and not key.endswith("_count")
+            and any(word in key for word in TARGET_WORDS))
 
 
 def mean_std(values: Sequence[Any]) -> tuple[float, float]:
@@ -134,7 +139,7 @@ def write_tables(arms: Sequence[Any], out: Path, notes: Sequence[str] = ()) -> P
     for arm in arms:
         rows = [r for r in (run_row(arm, seed) for seed in arm.runs) if r is not None]
         runs += rows
-        extra = sorted({k for r in rows for k in r if any(w in k for w in TARGET_WORDS)})
+        extra = sorted({k for r in rows for k in r if is_target_metric(k)})
         arm_rows.append(arm_row(arm, rows, [*RUN_NUMBERS, *extra]))
         util += utilization_rows(arm) if arm.analysed else []
     _write_csv(tables / "runs.csv", runs)
@@ -155,18 +160,24 @@ def findings_markdown(arm_rows: Sequence[dict[str, Any]], util: Sequence[dict[st
     parts += [f"- {note}" for note in notes]
     for stage in dict.fromkeys(r["stage"] for r in arm_rows):
         rows = [r for r in arm_rows if r["stage"] == stage]
-        extra = sorted({k[:-5] for r in rows for k in r
-                        if k.endswith("_mean") and any(w in k for w in TARGET_WORDS)})
         header = ["arm", "L", "seeds", "test MSE (eV²)", "baseline test MSE (eV²)",
                   "MSE / baseline", "test MAE (eV)", "parameters", "training time (s)",
-                  "train mol/s", *extra]
+                  "train mol/s"]
         body = [[r["arm"], str(r["orders"]), f"{r['seeds_finished']}/{r['seeds_planned']}",
                  *(_pm(r[f"{n}_mean"], r[f"{n}_std"]) for n in
                    ("test_mse", "baseline_test_mse", "ratio", "test_mae")),
                  _pm(r["parameters_mean"], math.nan), _pm(r["wall_time_s_mean"], math.nan),
-                 _pm(r["train_mol_per_s_mean"], math.nan),
-                 *(_pm(r[f"{n}_mean"], r[f"{n}_std"]) for n in extra)] for r in rows]
+                 _pm(r["train_mol_per_s_mean"], math.nan)] for r in rows]
         parts += [f"## {stage}", markdown_table(header, body)]
+        extra = sorted({k[:-5] for r in rows for k in r
+                        if k.endswith("_mean") and is_target_metric(k[:-5])})
+        if extra:
+            parts += ["Dipole and quadrupole test errors and their baselines (units in "
+                      "docs/training.md, \"Targets\"):",
+                      markdown_table(["arm", *extra], [
+                          [r["arm"], *(_pm(r.get(f"{n}_mean", math.nan),
+                                           r.get(f"{n}_std", math.nan)) for n in extra)]
+                          for r in rows])]
         stage_util = [u for u in util if u["stage"] == stage]
         if stage_util:
             parts += [f"Utilization per l (last block, mean ± std over {stage} runs):",
