@@ -150,6 +150,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--devices", type=int, default=None)
     train.add_argument("--strategy", default=None, help="e.g. ddp (Lightning strategy name)")
     train.add_argument("--accelerator", default=None, help="cpu, gpu or auto")
+    train.add_argument("--init-from", type=Path, default=None, metavar="RUN",
+                       help="start from the matching weights of a run (its best.ckpt) or .ckpt")
+    train.add_argument("--init-partial", action="store_true",
+                       help="with --init-from: skip tensors of other shapes instead of stopping")
     train.set_defaults(func=_train)
 
     sweep = sub.add_parser("sweep", help="train several configs; Table 1-style CSV/Markdown")
@@ -176,7 +180,8 @@ def _train(args: argparse.Namespace) -> None:
     run_dir = train_from_config_file(args.config, overrides=args.overrides,
                                      run_dir=args.run_dir, resume=args.resume,
                                      devices=args.devices, strategy=args.strategy,
-                                     accelerator=args.accelerator)
+                                     accelerator=args.accelerator, init_from=args.init_from,
+                                     init_partial=args.init_partial)
     print(run_dir)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from irrepscope.analysis import side_by_side
 from irrepscope.analysis.analyze import TABLE_COLUMNS, Analysis, analyse, load_projections
 from irrepscope.analysis.seed_groups import (
     group_runs,
@@ -216,6 +217,8 @@ def run_document(analysis: Analysis) -> list[Block]:
                               f"{_sh_orders_text(s)}, "
                               f"h={s['hidden']}; analysed the {s['num_test']} test molecules "
                               f"stored in split.npz with best.ckpt."),
+                        *side_by_side.initialisation_blocks([analysis.run_dir.name],
+                                                            [analysis.run_dir]),
                         ("h2", "Metrics"), _metrics_block(s),
                         ("p", BASELINE_EXPLAINED), *_targets_block(s)]
     warning = baseline_warning(s)
@@ -291,6 +294,7 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
     for run_dir in run_dirs:
         summary, more = _load_summary(Path(run_dir), progress)
         summary["run_dir"] = str(run_dir)  # where it is now (a run dir may have been moved)
+        summary["init_from"] = side_by_side.read_init_record(Path(run_dir))
         summaries.append(summary)
         notes += more
     names = [Path(s["run_dir"]).name for s in summaries]
@@ -308,6 +312,7 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
     doc: list[Block] = [
         ("h1", "irrepscope comparison: " + ", ".join(names)),
         *[("warn", text) for text in warnings],
+        *side_by_side.initialisation_blocks(names, [Path(s["run_dir"]) for s in summaries]),
         ("h2", "Test error (Table 1 style)"),
         ("table", ["run", "L", "epochs", "h", "# parameters (M)", "test MSE (eV²)",
                    "baseline test MSE (eV²)", "MSE / baseline"], table1),
@@ -315,6 +320,7 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
         *seed_blocks(groups),
         ("h2", "Utilization per l (last block)"),
         _table_block(util_rows, ["run", *TABLE_COLUMNS]), ("p", COLUMNS_EXPLAINED),
+        *side_by_side.side_by_side_blocks(names, summaries),
         ("h2", "Embedding projections (last block, PHATE, coloured by NSPS)"),
         ("p", VIEWS_EXPLAINED),
     ]
@@ -331,6 +337,7 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
         doc.append(("img", util, f"{name}: utilization per l"))
     if notes:
         doc += [("h2", "Notes"), ("ul", notes)]
+    side_by_side.write_side_by_side_csv(out / side_by_side.CSV_FILE, names, summaries)
     (out / "comparison.json").write_text(json.dumps(
         {"runs": summaries, "seed_groups": seed_groups_json(groups)}, indent=2,
         default=float) + "\n")

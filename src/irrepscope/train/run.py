@@ -48,6 +48,7 @@ from irrepscope.train.config import (
 )
 from irrepscope.train.datamodule import SPLIT_FILE, QM9DataModule, cached_dataset
 from irrepscope.train.ema import WeightAverage
+from irrepscope.train.init_from import apply_init, init_for_run, read_init_record
 from irrepscope.train.module import EnergyModule, model_state_dict
 from irrepscope.train.run_records import (
     atomic_write_text,
@@ -168,11 +169,17 @@ def _check_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> None:
 
 
 def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
-          callbacks: Sequence[L.Callback] = ()) -> Path:
-    """Train ``config`` into ``run_dir`` (or continue it from ``last.ckpt``); returns run_dir."""
+          callbacks: Sequence[L.Callback] = (), init_from: str | Path | None = None,
+          init_partial: bool = False) -> Path:
+    """Train ``config`` into ``run_dir`` (or continue it from ``last.ckpt``); returns run_dir.
+
+    ``init_from``: a run directory or checkpoint whose matching weights start the run
+    (``irrepscope.train.init_from``; not re-applied on resume).
+    """
     run_dir = Path(run_dir)
     _check_run_dir(config, run_dir, resume)
     check_model_fits(config.model)  # before anything is written
+    init = init_for_run(config, run_dir, resume, init_from, init_partial, _is_rank_zero())
     start_from = _resume_checkpoint(run_dir) if resume else None
     if _is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -183,6 +190,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
     with _quiet_lightning():
         L.seed_everything(config.seed, workers=True, verbose=False)
         module = EnergyModule(config)
+        if init is not None:
+            apply_init(init, module.model, run_dir, announce=_is_rank_zero())
         if _is_rank_zero():
             m = config.model
             print(f"irrepscope: {'resuming' if resume else 'training'} L={m.orders} h={m.hidden} "
@@ -229,6 +238,7 @@ def _write_test_metrics(run_dir: Path, module: EnergyModule, checkpoint: Path,
                    wall_time_s=sum(r.get("epoch_time_s") or 0.0 for r in rows))
     metrics.update(baseline_metrics(run_dir))
     metrics.update(target_baseline_metrics(run_dir))
+    metrics["init_from"] = (read_init_record(run_dir) or {}).get("source")
     atomic_write_text(run_dir / TEST_METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
     return metrics
 
@@ -244,14 +254,15 @@ def read_test_metrics(run_dir: str | Path) -> dict[str, Any]:
 def train_from_config_file(config_path: str | Path, overrides: Iterable[str] = (),
                            run_dir: str | Path | None = None, resume: bool = False,
                            devices: int | None = None, strategy: str | None = None,
-                           accelerator: str | None = None) -> Path:
+                           accelerator: str | None = None, init_from: str | Path | None = None,
+                           init_partial: bool = False) -> Path:
     """``irrepscope train``: load config + overrides, train; run_dir defaults to runs/<stem>."""
     extra = [f"train.{k}={v}" for k, v in
              (("devices", devices), ("strategy", strategy), ("accelerator", accelerator))
              if v is not None]
     config = load_config(config_path, [*overrides, *extra])
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / Path(config_path).stem
-    return train(config, run_dir, resume=resume)
+    return train(config, run_dir, resume=resume, init_from=init_from, init_partial=init_partial)
 
 
 def load_trained_model(run_dir: str | Path, checkpoint: str | Path = "best"
