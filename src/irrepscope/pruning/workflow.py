@@ -215,9 +215,23 @@ def _check_out(out: Path, source_dir: Path, resume: bool) -> None:
         if not (out / PRUNED_FROM_FILE).exists():
             raise RunDirError(f"cannot resume {out}: it has no {PRUNED_FROM_FILE}, so it is not "
                               f"a pruned run (start it with irrepscope prune, without --resume)")
-    elif (out / "last.ckpt").exists() or (out / PRUNED_FROM_FILE).exists():
+    elif (out / "last.ckpt").exists():  # a prune stopped before its first epoch starts over
         raise RunDirError(f"{out} already holds a run; choose another --out, or pass --resume "
                           f"to continue its fine-tuning")
+
+
+def check_schedule(config: RunConfig, num_train: int) -> None:
+    """``ConfigError`` before any work when the warm-up is not shorter than the fine-tuning."""
+    t = config.train
+    batches = math.ceil(num_train / t.batch_size)
+    limit = t.limit_train_batches
+    batches = min(batches, limit) if isinstance(limit, int) else max(1, int(batches * limit))
+    total = batches * t.max_epochs
+    if t.warmup_steps >= total > 0:
+        raise ConfigError(f"train.warmup_steps={t.warmup_steps} is not "
+                          f"shorter than the fine-tuning ({t.max_epochs} epoch(s) x {batches} "
+                          f"batches = {total} optimizer steps); add --set "
+                          f"train.warmup_steps=N with N < {total}, or give more --epochs")
 
 
 def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
@@ -244,6 +258,8 @@ def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
     drop, rule = _choose_orders(source, drop, auto, threshold, progress)
     config = pruned_run_config(source.config, pruned_config(source.model.config, drop, drop_sh),
                                epochs, overrides)
+    if epochs > 0:
+        check_schedule(config, len(source.split.train))
     pruned = _pruned_model(source, config.model)
     hidden_only = _pruned_model(source, pruned_config(source.model.config, drop)) \
         if drop_sh else None
