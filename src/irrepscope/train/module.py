@@ -54,6 +54,7 @@ class EnergyModule(L.LightningModule):
         self.model = build_model(config)
         self.targets = dict(config.train.targets)
         self.loss_scales: dict[str, float] = {}  # per non-energy target (set at fit set-up)
+        self.last_losses: dict[str, torch.Tensor] = {}  # per target, of the latest batch
         self._sums = {stage: self._zero_sums() for stage in STAGES}
         self._epoch_start = time.perf_counter()
         self._train_time = 0.0
