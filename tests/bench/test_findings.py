@@ -47,8 +47,9 @@ def test_plan_shares_runs_and_keeps_budgets(tmp_path: Path) -> None:
     assert compare.deps == ("analyze l01234_h16 seed1", "analyze l01234_h16 seed2",
                             "analyze l01234_h16_finetune seed1",
                             "analyze l01234_h16_finetune seed2")
-    longer = plan(tmp_path, STAGES, [1], ["train.max_epochs=6"], REPO_CONFIGS).jobs
-    assert longer["prune l01234_h16 seed1"].command()[-1] == "3"
+    longer = plan(tmp_path, STAGES, [1], ["train.max_epochs=6"], REPO_CONFIGS, 0.5).jobs
+    assert longer["prune l01234_h16 seed1"].command()[-4:] == ["--epochs", "3", "--threshold",
+                                                                "0.5"]
     assert "train.max_epochs=3" in _args(longer["train l01234_h16_finetune seed1"])
 
 
@@ -118,7 +119,8 @@ def test_tables_mean_and_std_over_seeds(tmp_path: Path) -> None:
     full0 = next(r for r in util if r["arm"] == "full" and r["l"] == "0")
     assert float(full0["variance_share_mean"]) == pytest.approx(0.6)
     assert float(full0["ablation_rel_mse_mean"]) == pytest.approx(1.2)
-    assert "| full | [0, 1] | 2/2 | 0.3 ± 0.14 |" in md and "| tuned | [0] | 1/2 | 0.1 |" in md
+    assert "| full | [0, 1] | 2/2 | 0.3 ± 0.14 | 1 ± 0 | 0.3 ± 0.14 | 0.1 ± 0 | 10 | 110 |" in md
+    assert "| tuned | [0] | 1/2 | 0.1 |" in md
     assert "- a note" in md
     assert "| arm | baseline_test_dipole_zero_mae | test_dipole_mae |" in md
     assert "test_dipole_angle_count" not in md

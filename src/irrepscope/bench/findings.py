@@ -61,11 +61,12 @@ class Campaign:
     """The jobs and arms of the selected stages (shared runs are planned once)."""
 
     def __init__(self, out: Path, config_dir: Path, seeds: Sequence[int],
-                 overrides: Sequence[str]) -> None:
+                 overrides: Sequence[str], prune_threshold: float | None = None) -> None:
         from irrepscope.train.config import load_config
 
         self.out, self.config_dir = Path(out), Path(config_dir)
         self.seeds, self.overrides = list(seeds), list(overrides)
+        self.prune_threshold = prune_threshold
         self.epochs = load_config(self.config(BASE), self.overrides).train.max_epochs
         self.jobs: dict[str, Job] = {}
         self.arms: list[Arm] = []
@@ -146,6 +147,7 @@ def plan_dropout(c: Campaign) -> list[Arm]:
 def plan_prune(c: Campaign) -> list[Arm]:
     """Prune + fine-tune F epochs vs the pruned architecture from scratch for E + F epochs."""
     extra_epochs = max(1, c.epochs // 2)
+    threshold = [] if c.prune_threshold is None else ["--threshold", f"{c.prune_threshold:g}"]
     full = c.arm("prune", BASE, f"L=[0,1,2,3,4], {c.epochs} epochs", BASE)
     pruned = Arm("prune", f"{BASE}_pruned", f"pruned, fine-tuned {extra_epochs} epochs "
                  f"(after {c.epochs})")
@@ -155,7 +157,7 @@ def plan_prune(c: Campaign) -> list[Arm]:
         source, target = c.run_dir(BASE, seed), c.run_dir(pruned.key, seed)
         job = c._add(Job(f"prune {BASE} seed{seed}",
                          ["prune", str(source), "--out", str(target), "--auto", "--epochs",
-                          str(extra_epochs)], target / "test_metrics.json",
+                          str(extra_epochs), *threshold], target / "test_metrics.json",
                          (f"analyze {BASE} seed{seed}",)))
         c.analyze(pruned.key, seed, job)
         pruned.runs[seed], pruned.before[seed] = target, source
@@ -241,9 +243,10 @@ def select_stages(text: str | None, dry_run: bool = False) -> tuple[list[str], l
 
 
 def plan(out: Path, stages: Sequence[str], seeds: Sequence[int], overrides: Sequence[str],
-         config_dir: Path = Path("configs/findings")) -> Campaign:
+         config_dir: Path = Path("configs/findings"), prune_threshold: float | None = None
+         ) -> Campaign:
     """The campaign of ``stages`` (in ``STAGES`` order)."""
-    campaign = Campaign(out, config_dir, seeds, overrides)
+    campaign = Campaign(out, config_dir, seeds, overrides, prune_threshold)
     for stage in STAGES:
         if stage in stages:
             campaign.arms += PLANS[stage](campaign)
@@ -272,6 +275,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override for every training run")
     parser.add_argument("--configs", type=Path, default=Path("configs/findings"))
+    parser.add_argument("--prune-threshold", type=float, default=None,
+                        help="prune: --threshold of `irrepscope prune --auto` (default: its own)")
     parser.add_argument("--dry-run", action="store_true", help="list the steps, run nothing")
     args = parser.parse_args(argv)
     for name in ("jobs", "threads", "seeds"):
@@ -293,7 +298,8 @@ def run_findings(args: argparse.Namespace) -> int:
     from irrepscope.bench.findings_tables import write_tables
 
     stages, notes = select_stages(args.stages, args.dry_run)
-    campaign = plan(args.out, stages, range(1, args.seeds + 1), args.overrides, args.configs)
+    campaign = plan(args.out, stages, range(1, args.seeds + 1), args.overrides, args.configs,
+                    args.prune_threshold)
     for note in notes:
         print(f"findings: {note}", file=sys.stderr)
     if args.dry_run:

@@ -91,6 +91,10 @@ def _pm(mean: float, std: float) -> str:
     return f"{mean:.4g}" if math.isnan(std) else f"{mean:.4g} ± {std:.2g}"
 
 
+def _plain(value: float, spec: str) -> str:
+    return "n/a" if math.isnan(value) else format(value, spec)
+
+
 def arm_row(arm: Any, rows: Sequence[dict[str, Any]], numbers: Sequence[str]
             ) -> dict[str, Any]:
     """Mean and std over an arm's finished runs of each of ``numbers``."""
@@ -156,7 +160,9 @@ def findings_markdown(arm_rows: Sequence[dict[str, Any]], util: Sequence[dict[st
     parts = ["# Findings tables", "Mean ± sample standard deviation over the seeds that "
              "finished. Baseline: least squares of the energy on the element counts, fitted on "
              "the same training split. Training time sums the epochs (both runs for an arm "
-             "that continues another). Every command run is in commands.txt."]
+             "that continues another); it and the last epoch's training mol/s were measured "
+             "while the campaign's parallel runs shared the machine, so compare them within "
+             "one campaign only. Every command run is in commands.txt."]
     parts += [f"- {note}" for note in notes]
     for stage in dict.fromkeys(r["stage"] for r in arm_rows):
         rows = [r for r in arm_rows if r["stage"] == stage]
@@ -166,8 +172,8 @@ def findings_markdown(arm_rows: Sequence[dict[str, Any]], util: Sequence[dict[st
         body = [[r["arm"], str(r["orders"]), f"{r['seeds_finished']}/{r['seeds_planned']}",
                  *(_pm(r[f"{n}_mean"], r[f"{n}_std"]) for n in
                    ("test_mse", "baseline_test_mse", "ratio", "test_mae")),
-                 _pm(r["parameters_mean"], math.nan), _pm(r["wall_time_s_mean"], math.nan),
-                 _pm(r["train_mol_per_s_mean"], math.nan)] for r in rows]
+                 _plain(r["parameters_mean"], ",.0f"), _plain(r["wall_time_s_mean"], ".0f"),
+                 _plain(r["train_mol_per_s_mean"], ".3g")] for r in rows]
         parts += [f"## {stage}", markdown_table(header, body)]
         extra = sorted({k[:-5] for r in rows for k in r
                         if k.endswith("_mean") and is_target_metric(k[:-5])})
