@@ -33,6 +33,9 @@ def test_plan_shares_runs_and_keeps_budgets(tmp_path: Path) -> None:
     assert prune.command() == ["prune", str(tmp_path / "runs/l01234_h16/seed1"), "--out",
                                str(tmp_path / "runs/l01234_h16_pruned/seed1"), "--auto",
                                "--epochs", "2"]
+    (tmp_path / "runs/l01234_h16_pruned/seed1").mkdir(parents=True)
+    (tmp_path / "runs/l01234_h16_pruned/seed1/last.ckpt").write_text("")
+    assert prune.command()[-1] == "--resume"  # an interrupted prune is continued
     scratch = jobs["train l01234_h16_pruned_scratch seed2"]
     assert scratch.deps == ("prune l01234_h16 seed2",)
     pre = _args(jobs["train l012_h16_pretrain seed1"])
@@ -47,7 +50,7 @@ def test_plan_shares_runs_and_keeps_budgets(tmp_path: Path) -> None:
     assert compare.deps == ("analyze l01234_h16 seed1", "analyze l01234_h16 seed2",
                             "analyze l01234_h16_finetune seed1",
                             "analyze l01234_h16_finetune seed2")
-    longer = plan(tmp_path, STAGES, [1], ["train.max_epochs=6"], REPO_CONFIGS, 0.5).jobs
+    longer = plan(tmp_path / "b", STAGES, [1], ["train.max_epochs=6"], REPO_CONFIGS, 0.5).jobs
     assert longer["prune l01234_h16 seed1"].command()[-4:] == ["--epochs", "3", "--threshold",
                                                                 "0.5"]
     assert "train.max_epochs=3" in _args(longer["train l01234_h16_finetune seed1"])

@@ -29,6 +29,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from irrepscope.bench.jobs import Job, run_jobs, shown
@@ -95,11 +96,8 @@ class Campaign:
                  "--set", f"seed={seed}", *[a for o in self.overrides for a in ("--set", o)],
                  *extra, *(["--init-from", str(init_from)] if init_from else [])]
 
-        def args() -> list[str]:  # an interrupted run is continued
-            return [*fixed, *(["--resume"] if (run_dir / "last.ckpt").exists() else [])]
-
-        return self._add(Job(f"train {key} seed{seed}", args, run_dir / "test_metrics.json",
-                             tuple(deps)))
+        return self._add(Job(f"train {key} seed{seed}", partial(_continued, fixed, run_dir),
+                             run_dir / "test_metrics.json", tuple(deps)))
 
     def analyze(self, key: str, seed: int, train_job: str) -> str:
         """Plan ``irrepscope analyze`` of a run."""
@@ -125,6 +123,11 @@ class Campaign:
         self._add(Job(f"compare {stage}", ["compare", *(str(self.run_dir(k, s)) for k, s in runs),
                                            "--out", str(out)], out / "comparison.json",
                       tuple(f"analyze {k} seed{s}" for k, s in runs)))
+
+
+def _continued(args: list[str], run_dir: Path) -> list[str]:
+    """``args`` plus ``--resume`` when ``run_dir`` holds an interrupted run."""
+    return [*args, *(["--resume"] if (run_dir / "last.ckpt").exists() else [])]
 
 
 def plan_orders(c: Campaign) -> list[Arm]:
@@ -155,10 +158,10 @@ def plan_prune(c: Campaign) -> list[Arm]:
                   f"pruned orders from scratch, {c.epochs + extra_epochs} epochs")
     for seed in c.seeds:
         source, target = c.run_dir(BASE, seed), c.run_dir(pruned.key, seed)
-        job = c._add(Job(f"prune {BASE} seed{seed}",
-                         ["prune", str(source), "--out", str(target), "--auto", "--epochs",
-                          str(extra_epochs), *threshold], target / "test_metrics.json",
-                         (f"analyze {BASE} seed{seed}",)))
+        args = ["prune", str(source), "--out", str(target), "--auto", "--epochs",
+                str(extra_epochs), *threshold]
+        job = c._add(Job(f"prune {BASE} seed{seed}", partial(_continued, args, target),
+                         target / "test_metrics.json", (f"analyze {BASE} seed{seed}",)))
         c.analyze(pruned.key, seed, job)
         pruned.runs[seed], pruned.before[seed] = target, source
         # the pruned run's config: its architecture, data, split and recipe
