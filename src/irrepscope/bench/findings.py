@@ -125,6 +125,10 @@ class Campaign:
                       tuple(f"analyze {k} seed{s}" for k, s in runs)))
 
 
+def _epochs(count: int) -> str:
+    return f"{count} epoch{'' if count == 1 else 's'}"
+
+
 def _continued(args: list[str], run_dir: Path) -> list[str]:
     """``args`` plus ``--resume`` when ``run_dir`` holds an interrupted run."""
     return [*args, *(["--resume"] if (run_dir / "last.ckpt").exists() else [])]
@@ -151,11 +155,11 @@ def plan_prune(c: Campaign) -> list[Arm]:
     """Prune + fine-tune F epochs vs the pruned architecture from scratch for E + F epochs."""
     extra_epochs = max(1, c.epochs // 2)
     threshold = [] if c.prune_threshold is None else ["--threshold", f"{c.prune_threshold:g}"]
-    full = c.arm("prune", BASE, f"L=[0,1,2,3,4], {c.epochs} epochs", BASE)
-    pruned = Arm("prune", f"{BASE}_pruned", f"pruned, fine-tuned {extra_epochs} epochs "
+    full = c.arm("prune", BASE, f"L=[0,1,2,3,4], {_epochs(c.epochs)}", BASE)
+    pruned = Arm("prune", f"{BASE}_pruned", f"pruned, fine-tuned {_epochs(extra_epochs)} "
                  f"(after {c.epochs})")
     scratch = Arm("prune", f"{BASE}_pruned_scratch",
-                  f"pruned orders from scratch, {c.epochs + extra_epochs} epochs")
+                  f"pruned orders from scratch, {_epochs(c.epochs + extra_epochs)}")
     for seed in c.seeds:
         source, target = c.run_dir(BASE, seed), c.run_dir(pruned.key, seed)
         args = ["prune", str(source), "--out", str(target), "--auto", "--epochs",
@@ -182,13 +186,13 @@ def plan_pretrain(c: Campaign) -> list[Arm]:
     first = c.epochs // 2
     arms = []
     for config, label in (("l012_h16", "L=[0,1,2]"), (BASE, "L=[0,1,2,3,4]")):
-        scratch = c.arm("pretrain", config, f"{label}, energy {c.epochs} epochs", config)
+        scratch = c.arm("pretrain", config, f"{label}, energy {_epochs(c.epochs)}", config)
         pre = c.arm("pretrain", f"{config}_pretrain", f"{label}, dipole + quadrupole "
-                    f"{first} epochs", config, ["--set", f"train.targets={PRETRAIN_TARGETS}",
+                    f"{_epochs(first)}", config, ["--set", f"train.targets={PRETRAIN_TARGETS}",
                                                 "--set", f"train.max_epochs={first}"],
                     analysed=False)
         tuned = Arm("pretrain", f"{config}_finetune",
-                    f"{label}, then energy {c.epochs - first} epochs")
+                    f"{label}, then energy {_epochs(c.epochs - first)}")
         for seed in c.seeds:
             job = c.train(tuned.key, c.config(config), seed,
                           ["--set", f"train.targets={FINETUNE_TARGETS}",
