@@ -109,6 +109,8 @@ def test_tables_mean_and_std_over_seeds(tmp_path: Path) -> None:
     _fake_run(tmp_path / "a1", 0.2, 100.0, {0: 0.5, 1: 0.5})
     _fake_run(tmp_path / "a2", 0.4, 120.0, {0: 0.7, 1: 0.3})
     _fake_run(tmp_path / "b1", 0.1, 10.0, {0: 1.0})  # b2 did not finish
+    (tmp_path / "b1/config.yaml").write_text(yaml.safe_dump(
+        {"model": {"orders": [0, 1], "hidden_orders": [0]}}))  # a pruned run
     md = write_tables([base, tuned], tmp_path / "out", ["a note"]).read_text()
     with open(tmp_path / "out/tables/arms.csv") as handle:
         arms = {r["arm"]: r for r in csv.DictReader(handle)}
@@ -123,7 +125,7 @@ def test_tables_mean_and_std_over_seeds(tmp_path: Path) -> None:
     assert float(full0["variance_share_mean"]) == pytest.approx(0.6)
     assert float(full0["ablation_rel_mse_mean"]) == pytest.approx(1.2)
     assert "| full | [0, 1] | 2/2 | 0.3 ± 0.14 | 1 ± 0 | 0.3 ± 0.14 | 0.1 ± 0 | 10 | 110 |" in md
-    assert "| tuned | [0] | 1/2 | 0.1 |" in md
+    assert "| tuned | [0, 1] (hidden [0]) | 1/2 | 0.1 |" in md
     assert "- a note" in md
     assert "| arm | baseline_test_dipole_zero_mae | test_dipole_mae |" in md
     assert "test_dipole_angle_count" not in md

@@ -62,7 +62,7 @@ def run_row(arm: Any, seed: int) -> dict[str, Any] | None:
         wall = None if earlier is None else wall + earlier
     base = metrics.get("baseline_test_mse")
     row = {"stage": arm.stage, "arm": arm.label, "seed": seed, "run_dir": str(run_dir),
-           "orders": model.get("orders"), "test_mse": metrics.get("test_mse"),
+           "orders": _orders(model), "test_mse": metrics.get("test_mse"),
            "test_mae": metrics.get("test_mae"), "baseline_test_mse": base,
            "ratio": metrics["test_mse"] / base if base and metrics.get("test_mse") is not None
            else None, "parameters": metrics.get("parameters"), "wall_time_s": wall,
@@ -75,6 +75,12 @@ def is_target_metric(key: str) -> bool:
     """Whether a test_metrics.json key is a dipole/quadrupole test error or its baseline."""
     return (key.startswith(("test_", "baseline_test_")) and not key.endswith("_count")
             and any(word in key for word in TARGET_WORDS))
+
+
+def _orders(model: dict[str, Any]) -> str:
+    """'[0, 1, 2]', or '[0, 1, 2] (hidden [0, 2])' for a model whose hidden orders differ."""
+    orders, hidden = model.get("orders"), model.get("hidden_orders")
+    return str(orders) if hidden in (None, orders) else f"{orders} (hidden {hidden})"
 
 
 def mean_std(values: Sequence[Any]) -> tuple[float, float]:
