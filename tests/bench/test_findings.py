@@ -33,6 +33,9 @@ def test_plan_shares_runs_and_keeps_budgets(tmp_path: Path) -> None:
     assert prune.command() == ["prune", str(tmp_path / "runs/l01234_h16/seed1"), "--out",
                                str(tmp_path / "runs/l01234_h16_pruned/seed1"), "--auto",
                                "--epochs", "2"]
+    (tmp_path / "runs/l01234_h16_pruned/seed1").mkdir(parents=True)
+    (tmp_path / "runs/l01234_h16_pruned/seed1/last.ckpt").write_text("")
+    assert prune.command()[-1] == "--resume"  # an interrupted prune is continued
     scratch = jobs["train l01234_h16_pruned_scratch seed2"]
     assert scratch.deps == ("prune l01234_h16 seed2",)
     pre = _args(jobs["train l012_h16_pretrain seed1"])
@@ -47,8 +50,9 @@ def test_plan_shares_runs_and_keeps_budgets(tmp_path: Path) -> None:
     assert compare.deps == ("analyze l01234_h16 seed1", "analyze l01234_h16 seed2",
                             "analyze l01234_h16_finetune seed1",
                             "analyze l01234_h16_finetune seed2")
-    longer = plan(tmp_path, STAGES, [1], ["train.max_epochs=6"], REPO_CONFIGS).jobs
-    assert longer["prune l01234_h16 seed1"].command()[-1] == "3"
+    longer = plan(tmp_path / "b", STAGES, [1], ["train.max_epochs=6"], REPO_CONFIGS, 0.5).jobs
+    assert longer["prune l01234_h16 seed1"].command()[-4:] == ["--epochs", "3", "--threshold",
+                                                                "0.5"]
     assert "train.max_epochs=3" in _args(longer["train l01234_h16_finetune seed1"])
 
 
@@ -105,6 +109,8 @@ def test_tables_mean_and_std_over_seeds(tmp_path: Path) -> None:
     _fake_run(tmp_path / "a1", 0.2, 100.0, {0: 0.5, 1: 0.5})
     _fake_run(tmp_path / "a2", 0.4, 120.0, {0: 0.7, 1: 0.3})
     _fake_run(tmp_path / "b1", 0.1, 10.0, {0: 1.0})  # b2 did not finish
+    (tmp_path / "b1/config.yaml").write_text(yaml.safe_dump(
+        {"model": {"orders": [0, 1], "hidden_orders": [0]}}))  # a pruned run
     md = write_tables([base, tuned], tmp_path / "out", ["a note"]).read_text()
     with open(tmp_path / "out/tables/arms.csv") as handle:
         arms = {r["arm"]: r for r in csv.DictReader(handle)}
@@ -118,7 +124,8 @@ def test_tables_mean_and_std_over_seeds(tmp_path: Path) -> None:
     full0 = next(r for r in util if r["arm"] == "full" and r["l"] == "0")
     assert float(full0["variance_share_mean"]) == pytest.approx(0.6)
     assert float(full0["ablation_rel_mse_mean"]) == pytest.approx(1.2)
-    assert "| full | [0, 1] | 2/2 | 0.3 ± 0.14 |" in md and "| tuned | [0] | 1/2 | 0.1 |" in md
+    assert "| full | [0, 1] | 2/2 | 0.3 ± 0.14 | 1 ± 0 | 0.3 ± 0.14 | 0.1 ± 0 | 10 | 110 |" in md
+    assert "| tuned | [0, 1] (hidden [0]) | 1/2 | 0.1 |" in md
     assert "- a note" in md
     assert "| arm | baseline_test_dipole_zero_mae | test_dipole_mae |" in md
     assert "test_dipole_angle_count" not in md

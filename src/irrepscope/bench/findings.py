@@ -29,6 +29,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from irrepscope.bench.jobs import Job, run_jobs, shown
@@ -61,11 +62,12 @@ class Campaign:
     """The jobs and arms of the selected stages (shared runs are planned once)."""
 
     def __init__(self, out: Path, config_dir: Path, seeds: Sequence[int],
-                 overrides: Sequence[str]) -> None:
+                 overrides: Sequence[str], prune_threshold: float | None = None) -> None:
         from irrepscope.train.config import load_config
 
         self.out, self.config_dir = Path(out), Path(config_dir)
         self.seeds, self.overrides = list(seeds), list(overrides)
+        self.prune_threshold = prune_threshold
         self.epochs = load_config(self.config(BASE), self.overrides).train.max_epochs
         self.jobs: dict[str, Job] = {}
         self.arms: list[Arm] = []
@@ -94,11 +96,8 @@ class Campaign:
                  "--set", f"seed={seed}", *[a for o in self.overrides for a in ("--set", o)],
                  *extra, *(["--init-from", str(init_from)] if init_from else [])]
 
-        def args() -> list[str]:  # an interrupted run is continued
-            return [*fixed, *(["--resume"] if (run_dir / "last.ckpt").exists() else [])]
-
-        return self._add(Job(f"train {key} seed{seed}", args, run_dir / "test_metrics.json",
-                             tuple(deps)))
+        return self._add(Job(f"train {key} seed{seed}", partial(_continued, fixed, run_dir),
+                             run_dir / "test_metrics.json", tuple(deps)))
 
     def analyze(self, key: str, seed: int, train_job: str) -> str:
         """Plan ``irrepscope analyze`` of a run."""
@@ -126,6 +125,15 @@ class Campaign:
                       tuple(f"analyze {k} seed{s}" for k, s in runs)))
 
 
+def _epochs(count: int) -> str:
+    return f"{count} epoch{'' if count == 1 else 's'}"
+
+
+def _continued(args: list[str], run_dir: Path) -> list[str]:
+    """``args`` plus ``--resume`` when ``run_dir`` holds an interrupted run."""
+    return [*args, *(["--resume"] if (run_dir / "last.ckpt").exists() else [])]
+
+
 def plan_orders(c: Campaign) -> list[Arm]:
     """L=[0,1,2,3,4] vs L=[0,3,4,5,6] at h=16."""
     arms = [c.arm("orders", BASE, "L=[0,1,2,3,4]", BASE),
@@ -146,17 +154,18 @@ def plan_dropout(c: Campaign) -> list[Arm]:
 def plan_prune(c: Campaign) -> list[Arm]:
     """Prune + fine-tune F epochs vs the pruned architecture from scratch for E + F epochs."""
     extra_epochs = max(1, c.epochs // 2)
-    full = c.arm("prune", BASE, f"L=[0,1,2,3,4], {c.epochs} epochs", BASE)
-    pruned = Arm("prune", f"{BASE}_pruned", f"pruned, fine-tuned {extra_epochs} epochs "
+    threshold = [] if c.prune_threshold is None else ["--threshold", f"{c.prune_threshold:g}"]
+    full = c.arm("prune", BASE, f"L=[0,1,2,3,4], {_epochs(c.epochs)}", BASE)
+    pruned = Arm("prune", f"{BASE}_pruned", f"pruned, fine-tuned {_epochs(extra_epochs)} "
                  f"(after {c.epochs})")
     scratch = Arm("prune", f"{BASE}_pruned_scratch",
-                  f"pruned orders from scratch, {c.epochs + extra_epochs} epochs")
+                  f"pruned orders from scratch, {_epochs(c.epochs + extra_epochs)}")
     for seed in c.seeds:
         source, target = c.run_dir(BASE, seed), c.run_dir(pruned.key, seed)
-        job = c._add(Job(f"prune {BASE} seed{seed}",
-                         ["prune", str(source), "--out", str(target), "--auto", "--epochs",
-                          str(extra_epochs)], target / "test_metrics.json",
-                         (f"analyze {BASE} seed{seed}",)))
+        args = ["prune", str(source), "--out", str(target), "--auto", "--epochs",
+                str(extra_epochs), *threshold]
+        job = c._add(Job(f"prune {BASE} seed{seed}", partial(_continued, args, target),
+                         target / "test_metrics.json", (f"analyze {BASE} seed{seed}",)))
         c.analyze(pruned.key, seed, job)
         pruned.runs[seed], pruned.before[seed] = target, source
         # the pruned run's config: its architecture, data, split and recipe
@@ -177,13 +186,13 @@ def plan_pretrain(c: Campaign) -> list[Arm]:
     first = c.epochs // 2
     arms = []
     for config, label in (("l012_h16", "L=[0,1,2]"), (BASE, "L=[0,1,2,3,4]")):
-        scratch = c.arm("pretrain", config, f"{label}, energy {c.epochs} epochs", config)
+        scratch = c.arm("pretrain", config, f"{label}, energy {_epochs(c.epochs)}", config)
         pre = c.arm("pretrain", f"{config}_pretrain", f"{label}, dipole + quadrupole "
-                    f"{first} epochs", config, ["--set", f"train.targets={PRETRAIN_TARGETS}",
+                    f"{_epochs(first)}", config, ["--set", f"train.targets={PRETRAIN_TARGETS}",
                                                 "--set", f"train.max_epochs={first}"],
                     analysed=False)
         tuned = Arm("pretrain", f"{config}_finetune",
-                    f"{label}, then energy {c.epochs - first} epochs")
+                    f"{label}, then energy {_epochs(c.epochs - first)}")
         for seed in c.seeds:
             job = c.train(tuned.key, c.config(config), seed,
                           ["--set", f"train.targets={FINETUNE_TARGETS}",
@@ -241,9 +250,10 @@ def select_stages(text: str | None, dry_run: bool = False) -> tuple[list[str], l
 
 
 def plan(out: Path, stages: Sequence[str], seeds: Sequence[int], overrides: Sequence[str],
-         config_dir: Path = Path("configs/findings")) -> Campaign:
+         config_dir: Path = Path("configs/findings"), prune_threshold: float | None = None
+         ) -> Campaign:
     """The campaign of ``stages`` (in ``STAGES`` order)."""
-    campaign = Campaign(out, config_dir, seeds, overrides)
+    campaign = Campaign(out, config_dir, seeds, overrides, prune_threshold)
     for stage in STAGES:
         if stage in stages:
             campaign.arms += PLANS[stage](campaign)
@@ -272,6 +282,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override for every training run")
     parser.add_argument("--configs", type=Path, default=Path("configs/findings"))
+    parser.add_argument("--prune-threshold", type=float, default=None,
+                        help="prune: --threshold of `irrepscope prune --auto` (default: its own)")
     parser.add_argument("--dry-run", action="store_true", help="list the steps, run nothing")
     args = parser.parse_args(argv)
     for name in ("jobs", "threads", "seeds"):
@@ -293,7 +305,8 @@ def run_findings(args: argparse.Namespace) -> int:
     from irrepscope.bench.findings_tables import write_tables
 
     stages, notes = select_stages(args.stages, args.dry_run)
-    campaign = plan(args.out, stages, range(1, args.seeds + 1), args.overrides, args.configs)
+    campaign = plan(args.out, stages, range(1, args.seeds + 1), args.overrides, args.configs,
+                    args.prune_threshold)
     for note in notes:
         print(f"findings: {note}", file=sys.stderr)
     if args.dry_run:

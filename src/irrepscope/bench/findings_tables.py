@@ -62,7 +62,7 @@ def run_row(arm: Any, seed: int) -> dict[str, Any] | None:
         wall = None if earlier is None else wall + earlier
     base = metrics.get("baseline_test_mse")
     row = {"stage": arm.stage, "arm": arm.label, "seed": seed, "run_dir": str(run_dir),
-           "orders": model.get("orders"), "test_mse": metrics.get("test_mse"),
+           "orders": _orders(model), "test_mse": metrics.get("test_mse"),
            "test_mae": metrics.get("test_mae"), "baseline_test_mse": base,
            "ratio": metrics["test_mse"] / base if base and metrics.get("test_mse") is not None
            else None, "parameters": metrics.get("parameters"), "wall_time_s": wall,
@@ -77,6 +77,12 @@ def is_target_metric(key: str) -> bool:
             and any(word in key for word in TARGET_WORDS))
 
 
+def _orders(model: dict[str, Any]) -> str:
+    """'[0, 1, 2]', or '[0, 1, 2] (hidden [0, 2])' for a model whose hidden orders differ."""
+    orders, hidden = model.get("orders"), model.get("hidden_orders")
+    return str(orders) if hidden in (None, orders) else f"{orders} (hidden {hidden})"
+
+
 def mean_std(values: Sequence[Any]) -> tuple[float, float]:
     """(mean, sample std) of the finite values; NaN where there are too few."""
     finite = np.array([float(v) for v in values if v is not None and math.isfinite(float(v))])
@@ -89,6 +95,10 @@ def _pm(mean: float, std: float) -> str:
     if math.isnan(mean):
         return "n/a"
     return f"{mean:.4g}" if math.isnan(std) else f"{mean:.4g} ± {std:.2g}"
+
+
+def _plain(value: float, spec: str) -> str:
+    return "n/a" if math.isnan(value) else format(value, spec)
 
 
 def arm_row(arm: Any, rows: Sequence[dict[str, Any]], numbers: Sequence[str]
@@ -156,7 +166,9 @@ def findings_markdown(arm_rows: Sequence[dict[str, Any]], util: Sequence[dict[st
     parts = ["# Findings tables", "Mean ± sample standard deviation over the seeds that "
              "finished. Baseline: least squares of the energy on the element counts, fitted on "
              "the same training split. Training time sums the epochs (both runs for an arm "
-             "that continues another). Every command run is in commands.txt."]
+             "that continues another); it and the last epoch's training mol/s were measured "
+             "while the campaign's parallel runs shared the machine, so compare them within "
+             "one campaign only. Every command run is in commands.txt."]
     parts += [f"- {note}" for note in notes]
     for stage in dict.fromkeys(r["stage"] for r in arm_rows):
         rows = [r for r in arm_rows if r["stage"] == stage]
@@ -166,8 +178,8 @@ def findings_markdown(arm_rows: Sequence[dict[str, Any]], util: Sequence[dict[st
         body = [[r["arm"], str(r["orders"]), f"{r['seeds_finished']}/{r['seeds_planned']}",
                  *(_pm(r[f"{n}_mean"], r[f"{n}_std"]) for n in
                    ("test_mse", "baseline_test_mse", "ratio", "test_mae")),
-                 _pm(r["parameters_mean"], math.nan), _pm(r["wall_time_s_mean"], math.nan),
-                 _pm(r["train_mol_per_s_mean"], math.nan)] for r in rows]
+                 _plain(r["parameters_mean"], ",.0f"), _plain(r["wall_time_s_mean"], ".0f"),
+                 _plain(r["train_mol_per_s_mean"], ".3g")] for r in rows]
         parts += [f"## {stage}", markdown_table(header, body)]
         extra = sorted({k[:-5] for r in rows for k in r
                         if k.endswith("_mean") and is_target_metric(k[:-5])})
