@@ -8,4 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
+# The findings' data set (configs/findings: data.qm9_dir), written once.
+[ -d runs/qm9_sample_6000 ] || "$PYTHON" -m irrepscope.cli data sample --molecules 6000 --seed 0 \
+    --out runs/qm9_sample_6000
 exec "$PYTHON" -m irrepscope.bench.findings "$@"

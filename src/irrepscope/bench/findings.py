@@ -1,7 +1,7 @@
 """The findings campaign at CPU scale: every experiment through the public CLI, in parallel.
 
 Stages (``--stages``, all by default), each trained once per seed (``--seeds N``: seeds 1..N;
-the data subset and split are the same for every run, ``data.split_seed`` in configs/findings):
+the data set and split are the same for every run, ``data.split_seed`` in configs/findings):
 
 - ``orders``: L=[0,1,2,3,4] vs L=[0,3,4,5,6] at h=16 (``irrepscope train``, E epochs each).
 - ``prune``: the L=[0,1,2,3,4] run pruned by its own utilization numbers and fine-tuned for
