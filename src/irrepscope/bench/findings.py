@@ -36,7 +36,7 @@ from irrepscope.bench.jobs import Job, run_jobs, shown
 from irrepscope.errors import ConfigError, IrrepscopeError
 
 STAGES = ("orders", "prune", "dropout", "pretrain")
-DROPOUTS = (0.3,)
+DROPOUTS = (0.1, 0.3)
 PRETRAIN_TARGETS = "{dipole: 1, quadrupole: 1}"
 FINETUNE_TARGETS = "{energy: 1}"
 BASE = "l01234_h16"  # the model the prune and dropout experiments start from
@@ -156,22 +156,22 @@ def plan_prune(c: Campaign) -> list[Arm]:
     extra_epochs = max(1, c.epochs // 2)
     threshold = [] if c.prune_threshold is None else ["--threshold", f"{c.prune_threshold:g}"]
     full = c.arm("prune", BASE, f"L=[0,1,2,3,4], {_epochs(c.epochs)}", BASE)
-    # errors and speed are what this stage compares: its pruned runs are not analysed
     pruned = Arm("prune", f"{BASE}_pruned", f"pruned, fine-tuned {_epochs(extra_epochs)} "
-                 f"(after {c.epochs})", analysed=False)
+                 f"(after {c.epochs})")
     scratch = Arm("prune", f"{BASE}_pruned_scratch",
-                  f"pruned orders from scratch, {_epochs(c.epochs + extra_epochs)}",
-                  analysed=False)
+                  f"pruned orders from scratch, {_epochs(c.epochs + extra_epochs)}")
     for seed in c.seeds:
         source, target = c.run_dir(BASE, seed), c.run_dir(pruned.key, seed)
         args = ["prune", str(source), "--out", str(target), "--auto", "--epochs",
                 str(extra_epochs), *threshold]
         job = c._add(Job(f"prune {BASE} seed{seed}", partial(_continued, args, target),
                          target / "test_metrics.json", (f"analyze {BASE} seed{seed}",)))
+        c.analyze(pruned.key, seed, job)
         pruned.runs[seed], pruned.before[seed] = target, source
         # the pruned run's config: its architecture, data, split and recipe
-        c.train(scratch.key, target / "config.yaml", seed,
-                ["--set", f"train.max_epochs={c.epochs + extra_epochs}"], (job,))
+        train = c.train(scratch.key, target / "config.yaml", seed,
+                        ["--set", f"train.max_epochs={c.epochs + extra_epochs}"], (job,))
+        c.analyze(scratch.key, seed, train)
         scratch.runs[seed] = c.run_dir(scratch.key, seed)
     arms = [full, pruned, scratch]
     c.compare("prune", arms)
