@@ -23,7 +23,7 @@ def _args(job: Job) -> str:
 
 
 def test_plan_shares_runs_and_keeps_budgets(tmp_path: Path) -> None:
-    campaign = plan(tmp_path, STAGES, [1, 2], [], REPO_CONFIGS)
+    campaign = plan(tmp_path, STAGES, [1, 2], ["train.max_epochs=4"], REPO_CONFIGS)
     jobs = campaign.jobs
     assert campaign.epochs == 4
     trains = [name for name in jobs if name.startswith("train l01234_h16 ")]
@@ -57,12 +57,13 @@ def test_plan_shares_runs_and_keeps_budgets(tmp_path: Path) -> None:
 
 
 def test_scratch_run_takes_the_pruned_config(tmp_path: Path) -> None:
-    job = plan(tmp_path, ["prune"], [1], [], REPO_CONFIGS).jobs[
+    job = plan(tmp_path, ["prune"], [1], ["train.max_epochs=4"], REPO_CONFIGS).jobs[
         "train l01234_h16_pruned_scratch seed1"]
     pruned = tmp_path / "runs/l01234_h16_pruned/seed1"
     assert job.command() == ["train", "--config", str(pruned / "config.yaml"), "--run-dir",
                              str(tmp_path / "runs/l01234_h16_pruned_scratch/seed1"), "--set",
-                             "seed=1", "--set", "train.max_epochs=6"]
+                             "seed=1", "--set", "train.max_epochs=4", "--set",
+                             "train.max_epochs=6"]
 
 
 def test_stage_selection(monkeypatch) -> None:
