@@ -139,6 +139,14 @@ def test_bad_input_raises_one_clear_message(tiny_run, tmp_path, options, error, 
     assert not (tmp_path / "pruned").exists()  # nothing written
 
 
+def test_speed_batches_zero_leaves_the_timing_out(tiny_run, tmp_path):
+    out = prune_run(tiny_run, tmp_path / "pruned", drop=[1], epochs=0, speed_batches=0)
+    record = json.loads((out / PRUNED_FROM_FILE).read_text())
+    assert record["speed"] is None and "train_mol_per_s" not in record["models"]["pruned"]
+    assert record["models"]["pruned"]["multiply_adds_per_batch"] > 0
+    assert "Molecules/s: not measured" in (out / REPORT_FILE).read_text()
+
+
 def test_a_run_without_a_finished_checkpoint_is_refused(tiny_run, tmp_path):
     run = tmp_path / "unfinished"
     run.mkdir()
