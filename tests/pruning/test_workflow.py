@@ -131,6 +131,8 @@ def test_auto_scores_the_orders_on_validation_molecules_without_an_analysis(tiny
     ({"drop": [1], "epochs": 1, "overrides": ["train.lr_schedule=warmup_cosine",
                                               "train.warmup_steps=7"]}, ConfigError,
      r"warmup_steps=7 is not shorter than the fine-tuning \(1 epoch\(s\) x 7 batches"),
+    ({"auto": True, "epochs": 1, "overrides": ["train.warmup_steps=7"]}, ConfigError,
+     "warmup_steps=7 is not shorter"),  # before the orders are scored
 ])
 def test_bad_input_raises_one_clear_message(tiny_run, tmp_path, options, error, message):
     options = {"epochs": 0, **options}

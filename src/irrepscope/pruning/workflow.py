@@ -259,11 +259,12 @@ def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
     if resume:
         return _resume(out, epochs, overrides, command)
     source = open_source(run_dir, checkpoint, progress)
+    recipe = pruned_run_config(source.config, source.model.config, epochs, overrides)
+    if epochs > 0:  # the recipe's checks, before the orders are scored
+        check_schedule(recipe, len(source.split.train))
     drop, rule = _choose_orders(source, drop, auto, threshold, progress)
     config = pruned_run_config(source.config, pruned_config(source.model.config, drop, drop_sh),
                                epochs, overrides)
-    if epochs > 0:
-        check_schedule(config, len(source.split.train))
     pruned = _pruned_model(source, config.model)
     hidden_only = _pruned_model(source, pruned_config(source.model.config, drop)) \
         if drop_sh else None
