@@ -216,6 +216,8 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
                        help="best, last or a .ckpt path (of the source run)")
     prune.add_argument("--resume", action="store_true",
                        help="continue an interrupted fine-tuning of --out")
+    prune.add_argument("--speed-batches", type=int, default=8,
+                       help="training batches timed per model and round (0: no timing)")
     prune.set_defaults(func=_prune)
 
 
@@ -231,6 +233,7 @@ def _prune(args: argparse.Namespace) -> None:
                     drop=None if args.drop is None else parse_orders(args.drop), auto=args.auto,
                     threshold=threshold, drop_sh=args.drop_sh, overrides=args.overrides,
                     checkpoint=args.checkpoint, resume=args.resume,
+                    speed_batches=args.speed_batches,
                     command=shlex.join(["irrepscope", *args.argv])))
 
 

@@ -131,12 +131,22 @@ def test_auto_scores_the_orders_on_validation_molecules_without_an_analysis(tiny
     ({"drop": [1], "epochs": 1, "overrides": ["train.lr_schedule=warmup_cosine",
                                               "train.warmup_steps=7"]}, ConfigError,
      r"warmup_steps=7 is not shorter than the fine-tuning \(1 epoch\(s\) x 7 batches"),
+    ({"auto": True, "epochs": 1, "overrides": ["train.warmup_steps=7"]}, ConfigError,
+     "warmup_steps=7 is not shorter"),  # before the orders are scored
 ])
 def test_bad_input_raises_one_clear_message(tiny_run, tmp_path, options, error, message):
     options = {"epochs": 0, **options}
     with pytest.raises(error, match=message):
         prune_run(tiny_run, tmp_path / "pruned", **options, **FEW)
     assert not (tmp_path / "pruned").exists()  # nothing written
+
+
+def test_speed_batches_zero_leaves_the_timing_out(tiny_run, tmp_path):
+    out = prune_run(tiny_run, tmp_path / "pruned", drop=[1], epochs=0, speed_batches=0)
+    record = json.loads((out / PRUNED_FROM_FILE).read_text())
+    assert record["speed"] is None and "train_mol_per_s" not in record["models"]["pruned"]
+    assert record["models"]["pruned"]["multiply_adds_per_batch"] > 0
+    assert "Molecules/s: not measured" in (out / REPORT_FILE).read_text()
 
 
 def test_a_run_without_a_finished_checkpoint_is_refused(tiny_run, tmp_path):

@@ -75,3 +75,12 @@ def test_energy_only_records_keep_their_layout(tiny_config, tmp_path):
     header = (run / "metrics.csv").read_text().splitlines()[0]
     assert "loss" not in header and "dipole" not in header
     assert set(read_test_metrics(run)) >= {"test_mse", "test_mae", "test_count"}
+
+
+def test_reduce_on_plateau_watches_the_weighted_loss_of_multi_target_runs(tiny_config):
+    from irrepscope.train.schedules import build_scheduler
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    for targets, monitor in (("{energy: 1}", "val_mse"), ("{energy: 1, dipole: 1}", "val_loss")):
+        config = tiny_config("train.lr_schedule=reduce_on_plateau", f"train.targets={targets}")
+        assert build_scheduler(optimizer, config.train, 100)["monitor"] == monitor

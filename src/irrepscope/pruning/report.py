@@ -83,7 +83,6 @@ def _rule_text(record: dict[str, Any]) -> str:
 
 def render(record: dict[str, Any]) -> str:
     """The Markdown text of ``prune_report.md``."""
-    speed = record["speed"]
     parts = [
         "# Pruned run",
         f"Source: {record['source_run']} ({record['source_checkpoint']} checkpoint).",
@@ -92,11 +91,8 @@ def render(record: dict[str, Any]) -> str:
         (f"Test errors over the {record['errors']['original']['test_count']} test molecules of "
          f"the source's split (the pruned run keeps it). Message multiply-adds: forward, of every "
          f"block's message step (radial MLP's last layer and tensor product, as the cost model "
-         f"counts the formulation each block runs), mean over the measured batches. Molecules/s: "
-         f"{speed['batches']} fixed batches of {speed['batch_size']} training molecules on "
-         f"{speed['device']} with {speed['threads']} thread(s), the two models timed in turn, "
-         f"median of {speed['rounds']} rounds (training: forward, backward and AdamW step; "
-         f"inference: forward). Machine: {record.get('machine', 'n/a')}."),
+         f"counts the formulation each block runs), mean over the measured batches. "
+         f"{_speed_text(record.get('speed'))} Machine: {record.get('machine', 'n/a')}."),
     ]
     if record.get("unused_sh_orders"):
         parts.append(f"Spherical-harmonic orders {record['unused_sh_orders']} feed no path of "
@@ -107,6 +103,15 @@ def render(record: dict[str, Any]) -> str:
     if record.get("command"):
         parts.append(f"Written by:\n\n```\n{record['command']}\n```")
     return "\n\n".join(parts) + "\n"
+
+
+def _speed_text(speed: dict[str, Any] | None) -> str:
+    if speed is None:
+        return "Molecules/s: not measured (--speed-batches 0)."
+    return (f"Molecules/s: {speed['batches']} fixed batch(es) of {speed['batch_size']} training "
+            f"molecules on {speed['device']} with {speed['threads']} thread(s), the two models "
+            f"timed in turn, median of {speed['rounds']} rounds (training: forward, backward "
+            f"and AdamW step; inference: forward).")
 
 
 def _scratch_text(record: dict[str, Any]) -> str:

@@ -162,23 +162,25 @@ def measure(source: Source, pruned: EquivariantGNN, hidden_only: EquivariantGNN 
             config: RunConfig, speed_batches: int = SPEED_BATCHES,
             rounds: int = SPEED_ROUNDS) -> dict[str, Any]:
     """Test errors, sizes, multiply-adds and molecules/s of the original and the pruned model
-    (and of the hidden-only pruning's test errors when the SH were pruned too)."""
+    (and of the hidden-only pruning's test errors when the SH were pruned too).
+
+    ``speed_batches`` = 0 leaves the molecules/s out (multiply-adds are then counted on one
+    batch)."""
     batch_size = config.train.eval_batch_size or config.train.batch_size
     test = source.graphs("test")
     models = {"original": source.model, "pruned": pruned}
     errors = {name: _errors(model, test, batch_size) for name, model in models.items()}
     if hidden_only is not None:
         errors["hidden_only"] = _errors(hidden_only, test, batch_size)
-    batches = _speed_batches(source, config.train.batch_size, speed_batches)
+    batches = _speed_batches(source, config.train.batch_size, max(speed_batches, 1))
     device = _speed_device(config)
-    speed = throughput(models, batches, rounds, device)
+    speed = throughput(models, batches, rounds, device) if speed_batches > 0 else {}
     sizes = {name: {"parameters": sum(p.numel() for p in model.parameters()),
                     "multiply_adds_per_batch": multiply_adds_per_batch(model, batches),
-                    **speed[name]} for name, model in models.items()}
-    return {"errors": errors, "models": sizes,
-            "speed": {"device": device, "threads": torch.get_num_threads(),
-                      "batches": len(batches), "batch_size": config.train.batch_size,
-                      "rounds": rounds}}
+                    **speed.get(name, {})} for name, model in models.items()}
+    timing = {"device": device, "threads": torch.get_num_threads(), "batches": len(batches),
+              "batch_size": config.train.batch_size, "rounds": rounds} if speed else None
+    return {"errors": errors, "models": sizes, "speed": timing}
 
 
 def write_untrained_run(out: Path, config: RunConfig, model: EquivariantGNN, source: Source,
@@ -251,15 +253,18 @@ def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
         raise ConfigError("prune: choose the orders with --drop L,L or with --auto (one of them)")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ConfigError(f"--epochs must be an integer >= 0, got {epochs!r}")
+    if speed_batches < 0:
+        raise ConfigError(f"--speed-batches must be >= 0 (0: no timing), got {speed_batches}")
     _check_out(out, Path(run_dir), resume)
     if resume:
         return _resume(out, epochs, overrides, command)
     source = open_source(run_dir, checkpoint, progress)
+    recipe = pruned_run_config(source.config, source.model.config, epochs, overrides)
+    if epochs > 0:  # the recipe's checks, before the orders are scored
+        check_schedule(recipe, len(source.split.train))
     drop, rule = _choose_orders(source, drop, auto, threshold, progress)
     config = pruned_run_config(source.config, pruned_config(source.model.config, drop, drop_sh),
                                epochs, overrides)
-    if epochs > 0:
-        check_schedule(config, len(source.split.train))
     pruned = _pruned_model(source, config.model)
     hidden_only = _pruned_model(source, pruned_config(source.model.config, drop)) \
         if drop_sh else None

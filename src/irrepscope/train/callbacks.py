@@ -30,7 +30,8 @@ def weights_finite(module: torch.nn.Module) -> bool:
 
 
 class RunDirCallback(Checkpoint):
-    """Writes ``last.ckpt``, ``best.ckpt`` (lowest ``val_mse``) and ``metrics.csv`` in run_dir."""
+    """Writes ``last.ckpt``, ``best.ckpt`` (lowest ``val_mse``, or ``val_loss``
+    with more targets than the energy) and ``metrics.csv`` in run_dir."""
 
     def __init__(self, run_dir: str | Path) -> None:
         super().__init__()

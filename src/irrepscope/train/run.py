@@ -6,7 +6,7 @@ Run directory layout (everything needed to reproduce and analyse a run)::
     split.npz          train/val/test indices into the data set (irrepscope.data.splits)
     metrics.csv        one row per epoch: train/val MSE (eV^2), MAE (eV, meV), throughput, time
     last.ckpt          Lightning checkpoint after the latest epoch (atomic write)
-    best.ckpt          checkpoint of the epoch with the lowest val_mse (atomic write)
+    best.ckpt          checkpoint of the epoch with the lowest val_mse (val_loss: other targets)
     versions.json      python, torch, e3nn, lightning, torch_geometric, numpy, irrepscope
     baseline.json      composition baseline: element-count least squares fitted on train
     targets.json       (runs with charges/dipole/quadrupole targets) loss scales and baselines

@@ -5,8 +5,9 @@
 - ``warmup_cosine``: linear warm-up from 0 to ``train.lr`` over ``warmup_steps`` steps, then
   cosine decay to ``train.min_lr`` at the run's last step (``max_epochs`` x steps per epoch;
   resuming with a larger ``max_epochs`` stretches the decay over the new total).
-- ``reduce_on_plateau``: multiply the lr by ``plateau_factor`` when ``val_mse`` has not improved
-  for ``plateau_patience`` epochs (never below ``min_lr``); no warm-up.
+- ``reduce_on_plateau``: multiply the lr by ``plateau_factor`` when ``val_mse`` (``val_loss`` for
+  runs that train more than the energy, ``train.targets``) has not improved for
+  ``plateau_patience`` epochs (never below ``min_lr``); no warm-up.
 
 Lightning stores the scheduler's state in every checkpoint, so ``--resume`` continues it.
 """
@@ -67,7 +68,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, t: Any, total_steps: int
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=t.plateau_factor, patience=t.plateau_patience,
             min_lr=t.min_lr)
-        return {"scheduler": scheduler, "monitor": "val_mse", "interval": "epoch",
+        monitor = "val_mse" if list(t.targets) == ["energy"] else "val_loss"
+        return {"scheduler": scheduler, "monitor": monitor, "interval": "epoch",
                 "strict": True}
     if t.lr_schedule == "constant" and t.warmup_steps == 0:
         return None
