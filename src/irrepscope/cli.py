@@ -204,7 +204,7 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
     choice.add_argument("--auto", action="store_true",
                         help="drop every order l>0 whose ablation_rel_mse is below --threshold")
     prune.add_argument("--threshold", type=float, default=None,
-                       help="--auto: ablation_rel_mse below which an order is dropped (0.1)")
+                       help="--auto: ablation_rel_mse below which an order is dropped (0.5)")
     prune.add_argument("--drop-sh", action="store_true",
                        help="drop the orders from the spherical harmonics too (default: from "
                             "the hidden features only, exactly the ablated original)")

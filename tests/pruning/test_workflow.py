@@ -15,6 +15,7 @@ from irrepscope.cli import main
 from irrepscope.errors import ConfigError, RunDirError
 from irrepscope.model.info import model_info
 from irrepscope.pruning import prune_run
+from irrepscope.pruning.orders import AUTO_THRESHOLD
 from irrepscope.pruning.report import PRUNED_FROM_FILE, REPORT_FILE
 from irrepscope.train.run import (
     load_run_dataset,
@@ -103,7 +104,7 @@ def test_auto_reads_the_analysis_numbers_when_the_run_has_them(tiny_run, tmp_pat
     record = json.loads((out / PRUNED_FROM_FILE).read_text())
     assert record["dropped_orders"] == [1]
     assert "analysis/summary.json" in record["rule"]["numbers_from"]
-    assert record["rule"]["threshold"] == 0.1
+    assert record["rule"]["threshold"] == AUTO_THRESHOLD == 0.5
 
 
 def test_auto_scores_the_orders_on_validation_molecules_without_an_analysis(tiny_run,
