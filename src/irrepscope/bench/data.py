@@ -14,6 +14,7 @@ from pathlib import Path
 from irrepscope.bench.record import markdown_table, median_time, publish
 from irrepscope.data.dataset import load_dataset
 from irrepscope.data.qm9 import qm9_source_files
+from irrepscope.data.sample import copy_qm9_lines
 
 QUICK_ROWS = 2000
 ITEMS = 2000
@@ -22,11 +23,7 @@ ITEMS = 2000
 def write_qm9_slice(dest: Path, rows: int) -> Path:
     """Copy the header and first ``rows`` molecules of every QM9 part into ``dest``."""
     for src in qm9_source_files():
-        with open(src) as fin, open(dest / src.name, "w") as fout:
-            for i, line in enumerate(fin):
-                if i > rows:
-                    break
-                fout.write(line)
+        copy_qm9_lines(src, dest / src.name, range(rows))
     return dest
 
 

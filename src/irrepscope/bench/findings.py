@@ -25,7 +25,6 @@ Running the same command again continues an interrupted campaign (finished steps
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -209,44 +208,13 @@ PLANS = {"orders": plan_orders, "prune": plan_prune, "dropout": plan_dropout,
          "pretrain": plan_pretrain}
 
 
-def missing_prerequisite(stage: str) -> str | None:
-    """Why this installation cannot run ``stage`` (a command or setting it lacks), or None."""
-    from irrepscope.cli import build_parser
-    from irrepscope.model.config import ModelConfig
-    from irrepscope.train.config import TrainConfig
-
-    if stage == "prune":
-        sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-        return None if "prune" in sub.choices else "the `irrepscope prune` command"
-    if stage == "pretrain":
-        names = {f.name for f in dataclasses.fields(TrainConfig)}
-        return None if "targets" in names else "the train.targets setting"
-    if stage == "dropout":
-        names = {f.name for f in dataclasses.fields(ModelConfig)}
-        return None if "irrep_dropout" in names else "the model.irrep_dropout setting"
-    return None
-
-
-def select_stages(text: str | None, dry_run: bool = False) -> tuple[list[str], list[str]]:
-    """(stages to run, notes on stages left out) from ``--stages a,b`` (None: every stage that
-    this installation can run; a chosen stage it cannot run is an error, except in a
-    ``dry_run``, which lists every chosen stage)."""
+def select_stages(text: str | None) -> list[str]:
+    """The stages of ``--stages a,b`` in the order given (None: every stage)."""
     chosen = STAGES if text is None else tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [s for s in chosen if s not in STAGES]
     if unknown or not chosen:
         raise ConfigError(f"--stages {text!r}: choose from {', '.join(STAGES)} (comma-separated)")
-    run, notes = [], []
-    for stage in chosen:
-        missing = missing_prerequisite(stage)
-        if missing is None or dry_run:
-            run.append(stage)
-            if missing is not None:
-                notes.append(f"stage {stage} listed, but this installation lacks {missing}")
-        elif text is None:
-            notes.append(f"stage {stage} left out: this installation lacks {missing}")
-        else:
-            raise ConfigError(f"stage {stage} needs {missing}, which this installation lacks")
-    return run, notes
+    return list(chosen)
 
 
 def plan(out: Path, stages: Sequence[str], seeds: Sequence[int], overrides: Sequence[str],
@@ -304,11 +272,8 @@ def run_findings(args: argparse.Namespace) -> int:
     """Plan, run (unless ``dry_run``) and tabulate; returns the exit status (1: a step failed)."""
     from irrepscope.bench.findings_tables import write_tables
 
-    stages, notes = select_stages(args.stages, args.dry_run)
-    campaign = plan(args.out, stages, range(1, args.seeds + 1), args.overrides, args.configs,
-                    args.prune_threshold)
-    for note in notes:
-        print(f"findings: {note}", file=sys.stderr)
+    campaign = plan(args.out, select_stages(args.stages), range(1, args.seeds + 1),
+                    args.overrides, args.configs, args.prune_threshold)
     if args.dry_run:
         for job in campaign.jobs.values():
             print(f"{job.name}  [after: {', '.join(job.deps) or '-'}]\n    {preview(job)}")
@@ -316,8 +281,7 @@ def run_findings(args: argparse.Namespace) -> int:
     prepare_data(campaign)
     outcome = run_jobs(list(campaign.jobs.values()), campaign.out, args.jobs, args.threads,
                        announce=lambda text: print(f"findings: {text}", file=sys.stderr))
-    notes.append(outcome.summary())
-    tables = write_tables(campaign.arms, campaign.out, notes)
+    tables = write_tables(campaign.arms, campaign.out, [outcome.summary()])
     print(f"findings: {outcome.summary()}", file=sys.stderr)
     print(tables)
     return 1 if outcome.failed or outcome.blocked else 0

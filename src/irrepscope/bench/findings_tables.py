@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from irrepscope.analysis.side_by_side import NUMBERS, last_block_rows
 from irrepscope.bench.record import markdown_table
+from irrepscope.train.seed_stats import mean_std as seed_mean_std
 
 RUN_NUMBERS = ("test_mse", "test_mae", "baseline_test_mse", "ratio", "parameters",
                "wall_time_s", "train_mol_per_s")
@@ -84,11 +83,8 @@ def _orders(model: dict[str, Any]) -> str:
 
 
 def mean_std(values: Sequence[Any]) -> tuple[float, float]:
-    """(mean, sample std) of the finite values; NaN where there are too few."""
-    finite = np.array([float(v) for v in values if v is not None and math.isfinite(float(v))])
-    if finite.size == 0:
-        return math.nan, math.nan
-    return float(finite.mean()), float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+    """(mean, sample std) of the finite values (None and NaN left out); NaN where too few."""
+    return seed_mean_std([float(v) for v in values if v is not None and math.isfinite(float(v))])
 
 
 def _pm(mean: float, std: float) -> str:

@@ -119,14 +119,9 @@ def build(orders: list[int], hidden: int, kind: str, seed: int = 0,
 
 def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: list) -> float:
     """Wall seconds of one training step per batch (forward + backward + AdamW), summed."""
-    start = time.perf_counter()
-    for batch in batches:
-        target = (batch.y.view(-1) - model.config.label_mean) / model.config.label_std
-        loss = torch.nn.functional.mse_loss(model(batch, normalized=True), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return time.perf_counter() - start
+    from irrepscope.train.speed import train_seconds
+
+    return train_seconds(model, optimizer, batches)
 
 
 def _rss_kib(field: str) -> int:

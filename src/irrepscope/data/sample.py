@@ -9,12 +9,26 @@ original order and part, and writes ``qm9_part1.csv`` ... with the original head
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
 
 from irrepscope.data.qm9 import qm9_source_files
 from irrepscope.errors import DataError
+
+
+def copy_qm9_lines(src: Path, dest: Path, keep: Collection[int]) -> None:
+    """Copy the header of the CSV part ``src`` and its molecules (lines after the header, from
+    0) whose index is in ``keep`` to ``dest``; reading stops after the last one kept."""
+    last = max(keep, default=-1)
+    with open(src) as fin, open(dest, "w") as fout:
+        fout.write(fin.readline())
+        for i, line in enumerate(fin):
+            if i > last:
+                break
+            if i in keep:
+                fout.write(line)
 
 
 def _count_molecules(path: Path) -> int:
@@ -37,10 +51,6 @@ def write_qm9_sample(dest: str | Path, molecules: int, seed: int = 0,
     start = 0
     for src, count in zip(sources, counts, strict=True):
         keep = set((chosen[(chosen >= start) & (chosen < start + count)] - start).tolist())
-        with open(src) as fin, open(dest / src.name, "w") as fout:
-            fout.write(fin.readline())
-            for i, line in enumerate(fin):
-                if i in keep:
-                    fout.write(line)
+        copy_qm9_lines(src, dest / src.name, keep)
         start += count
     return dest

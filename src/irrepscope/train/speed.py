@@ -19,14 +19,17 @@ import torch
 from irrepscope.model.message_cost import model_multiply_adds
 from irrepscope.train.module import normalized_error
 
+CPU = torch.device("cpu")
+
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _train_seconds(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                   batches: Sequence[Any], device: torch.device) -> float:
+def train_seconds(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                  batches: Sequence[Any], device: torch.device = CPU) -> float:
+    """Wall seconds of one training step per batch (forward, backward, ``optimizer`` step)."""
     model.train()
     _sync(device)
     start = time.perf_counter()
@@ -67,7 +70,7 @@ def throughput(models: Mapping[str, torch.nn.Module], batches: Sequence[Any], ro
                                                 for name in copies}
     for round_index in range(rounds + 1):
         for name, model in copies.items():
-            train = _train_seconds(model, optimizers[name], batches, device)
+            train = train_seconds(model, optimizers[name], batches, device)
             inference = _inference_seconds(model, batches, device)
             if round_index > 0:  # the first round warms caches and allocators up
                 times[name]["train"].append(train)
