@@ -15,3 +15,13 @@ class DataError(IrrepscopeError, ValueError):
 
 class RunDirError(IrrepscopeError, FileNotFoundError):
     """A run directory lacks a file a step needs; the message says which step writes it."""
+
+
+class DiskFullError(IrrepscopeError):
+    """A file could not be written: its file system is full (or the quota is used up); the
+    message names the file, the space it needs and the space that is free (``path``,
+    ``needed`` and ``free``, as text)."""
+
+    def __init__(self, message: str, path: str = "", needed: str = "", free: str = "") -> None:
+        super().__init__(message)
+        self.path, self.needed, self.free = path, needed, free

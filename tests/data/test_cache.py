@@ -154,10 +154,10 @@ def test_source_hashes_are_remembered(qm9_dir, tmp_path, monkeypatch):
 
 def test_unwritable_cache_folder_continues_without_cache(qm9_dir, tmp_path, counted, capsys,
                                                          monkeypatch):
-    def refuse(obj, path):  # what torch.save raises for a folder it cannot write into
-        raise RuntimeError(f"File {path} cannot be opened.")
+    def refuse(path, data):  # what open() raises in a folder it cannot write into
+        raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(cache.torch, "save", refuse)
+    monkeypatch.setattr(cache, "atomic_write_bytes", refuse)
     ds = _load(qm9_dir, tmp_path / "c")
     err = capsys.readouterr().err
     assert len(ds) == 3 and ds.cache_path is None

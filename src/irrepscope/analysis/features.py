@@ -30,6 +30,7 @@ from e3nn import o3
 from irrepscope.analysis.analyze import Analysis, ModelProbe, analyse_embeddings
 from irrepscope.analysis.embeddings import RunEmbeddings
 from irrepscope.errors import DataError
+from irrepscope.files import atomic_output, atomic_write_text
 
 POOLINGS = ("sum", "mean")
 _OPTIONAL = ("molecule", "pooling", "targets", "predictions", "smiles")
@@ -204,7 +205,8 @@ def save_features(features: FeatureSet, path: str | Path) -> Path:
         arrays["smiles"] = np.asarray(features.smiles, dtype=str)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    with atomic_output(path) as handle:  # a file object: numpy appends no '.npz' to the name
+        np.savez_compressed(handle, **arrays)
     return path
 
 
@@ -228,8 +230,8 @@ def analyse_features(features: FeatureSet | str | Path, out_dir: str | Path,
         source=fs.source, layer_names={k: layer.name for k, layer in enumerate(fs.layers)},
         layer_irreps={k: str(layer.irreps) for k, layer in enumerate(fs.layers)},
         figures={k: str(v.relative_to(analysis.out_dir)) for k, v in analysis.figures.items()})
-    (analysis.out_dir / "summary.json").write_text(
-        json.dumps(analysis.summary, indent=2, default=float) + "\n")
+    atomic_write_text(analysis.out_dir / "summary.json",
+                      json.dumps(analysis.summary, indent=2, default=float) + "\n")
     return analysis
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import lightning as L
 import torch
 
 from irrepscope.errors import ConfigError, RunDirError
+from irrepscope.files import atomic_copy
 from irrepscope.model.gnn import EquivariantGNN, build_model
 from irrepscope.model.prune import pruned_config, pruned_state_dict, unused_sh_orders
 from irrepscope.pruning.orders import AUTO_THRESHOLD, auto_drop
@@ -189,7 +189,7 @@ def write_untrained_run(out: Path, config: RunConfig, model: EquivariantGNN, sou
     out.mkdir(parents=True, exist_ok=True)
     write_run_config(config, out)
     atomic_write_text(out / VERSIONS_FILE, json.dumps(environment_versions(), indent=2) + "\n")
-    shutil.copyfile(source.run_dir / SPLIT_FILE, out / SPLIT_FILE)
+    atomic_copy(source.run_dir / SPLIT_FILE, out / SPLIT_FILE)
     baseline = run_baseline(source.run_dir, source.dataset)
     atomic_write_text(out / BASELINE_FILE, json.dumps(baseline, indent=2) + "\n")
     checkpoint = {"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
@@ -282,7 +282,7 @@ def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
         write_untrained_run(out, config, pruned, source, record["errors"]["pruned"])
     else:
         out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source.run_dir / SPLIT_FILE, out / SPLIT_FILE)  # the very same split
+        atomic_copy(source.run_dir / SPLIT_FILE, out / SPLIT_FILE)  # the very same split
         write_record(out, record)  # before training: a resume finds the numbers from before
         train(config, out, callbacks=[StartFrom(pruned.state_dict())])
     return _finish(out, record)
