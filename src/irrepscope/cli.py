@@ -12,7 +12,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from irrepscope.errors import IrrepscopeError
+from irrepscope.errors import DiskFullError, IrrepscopeError
+from irrepscope.files import disk_full_error, is_disk_full
+from irrepscope.train.stopping import Stopped, continue_command, stop_on_signals
 
 
 def _print_json_or_text(result: dict, as_json: bool, text: str) -> None:
@@ -391,15 +393,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that a stopped run continues with --resume; the others resume when run again.
+RESUME_FLAG = ("train", "prune")
+RESUMING = ("train", "prune", "sweep", "demo")
+
+
+def _stopped_line(args: argparse.Namespace, stopped: Stopped) -> str:
+    """The one line a stopped command prints: what stopped it, where, how to go on."""
+    command = continue_command(args.argv, stopped, args.command in RESUME_FLAG)
+    verb = "continue with" if args.command in RESUMING else "run again with"
+    return f"irrepscope: {stopped}; {verb}: {shlex.join(['irrepscope', *command])}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors print one line and exit with status 2."""
+    """Run the CLI; user errors print one line and exit with status 2, a full disk with 1, a
+    signal with 128 + its number (SIGTERM: 143, SIGINT: 130; ``irrepscope.train.stopping``)."""
     args = build_parser().parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # as typed, for records
     try:
-        args.func(args)
+        with stop_on_signals():
+            args.func(args)
+    except Stopped as stopped:
+        print(_stopped_line(args, stopped), file=sys.stderr)
+        return stopped.exit_status
+    except DiskFullError as err:
+        print(f"irrepscope: error: {err}", file=sys.stderr)
+        return 1
     except IrrepscopeError as err:
         print(f"irrepscope: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a full disk under a writer that is not irrepscope's (logs)
+        if not is_disk_full(err):
+            raise
+        where = Path(err.filename) if err.filename else Path.cwd() / "(a file)"
+        print(f"irrepscope: error: {disk_full_error(where)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -54,7 +54,8 @@ def disk_full_error(path: Path, needed: int | None = None, written: int = 0) -> 
         free = format_bytes(shutil.disk_usage(path.parent).free)
     except OSError:
         free = "unknown"
-    need = format_bytes(needed) if needed is not None else f"more than {format_bytes(written)}"
+    need = (format_bytes(needed) if needed is not None else
+            f"more than {format_bytes(written)}" if written else "more than is free")
     return DiskFullError(f"no space left on the device for {path}: it needs {need}, {free} "
                          f"free there; free some space (or write elsewhere) and run the command "
                          f"again (nothing was half-written; a training run continues with "

@@ -33,6 +33,7 @@ import yaml
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from irrepscope.data.splits import Split, load_split
 from irrepscope.errors import ConfigError, RunDirError
@@ -59,6 +60,7 @@ from irrepscope.train.run_records import (
     repair_run_dir,
 )
 from irrepscope.train.seeds import SeedSpec
+from irrepscope.train.stopping import Stopped, raise_if_signalled, stopped_in_training
 from irrepscope.train.target_baseline import TargetBaselines, target_baseline_metrics
 
 CONFIG_FILE = "config.yaml"
@@ -68,7 +70,8 @@ TEST_METRICS_FILE = "test_metrics.json"
 _QUIET = ("sync_dist", "does not have many workers", "The number of training batches",
           "Checkpoint directory", "GPU available but not used", "LOCAL_RANK", "srun",
           "LeafSpec", "weights_only")
-_CHATTY_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+_CHATTY_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                   "lightning.pytorch.trainer.connectors.signal_connector")  # "Received SIGTERM"
 
 
 @contextlib.contextmanager
@@ -187,6 +190,17 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
         write_run_config(config, run_dir)
         atomic_write_text(run_dir / VERSIONS_FILE,
                           json.dumps(environment_versions(), indent=2) + "\n")
+    try:
+        _fit_and_test(config, run_dir, resume, callbacks, init, start_from)
+    except (SIGTERMException, Stopped):  # Lightning's SIGTERMException alone would exit with 0
+        raise stopped_in_training(run_dir, config.train.max_epochs) from None
+    return run_dir
+
+
+def _fit_and_test(config: RunConfig, run_dir: Path, resume: bool,
+                  callbacks: Sequence[L.Callback], init: Any, start_from: Path | None) -> None:
+    """The Lightning part of ``train``: fit, test best.ckpt, write test_metrics.json; a signal
+    stops it at the next batch boundary (``train.stopping``)."""
     with _quiet_lightning():
         L.seed_everything(config.seed, workers=True, verbose=False)
         module = EnergyModule(config)
@@ -201,13 +215,14 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
         trainer = make_trainer(config, run_dir, callbacks)
         trainer.fit(module, datamodule=datamodule, weights_only=True,
                     ckpt_path=str(start_from) if start_from else None)
+        raise_if_signalled()  # Lightning forgets a signal that came as fit was ending
         checkpoint, ckpt = load_run_checkpoint(run_dir, "best")
         trainer.test(module, datamodule=datamodule, ckpt_path=str(checkpoint), verbose=False,
                      weights_only=True)
+        raise_if_signalled()
     if trainer.is_global_zero:
         metrics = _write_test_metrics(run_dir, module, checkpoint, ckpt)
         print(f"irrepscope: {run_dir}: {format_run_summary(metrics)}", file=sys.stderr)
-    return run_dir
 
 
 def _resume_checkpoint(run_dir: Path) -> Path:
