@@ -78,11 +78,17 @@ def _discard(tmp: Path, path: Path, err: BaseException, needed: int | None) -> N
         raise disk_full_error(path, needed, written) from None
 
 
+def _open_temp(tmp: Path, mode: str) -> IO[Any]:
+    """The temporary file ``tmp`` opened for writing (text: UTF-8, newlines untranslated)."""
+    text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+    return open(tmp, mode, **text)
+
+
 def _write_temp(path: Path, data: bytes) -> Path:
     """``data`` in ``temporary_path(path)``, flushed to disk; returns that path."""
     tmp = temporary_path(path)
     try:
-        with open(tmp, "wb") as handle:
+        with _open_temp(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -124,9 +130,8 @@ def atomic_output(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     module wants) on a temporary file that replaces ``path`` when the block ends without error."""
     path = Path(path)
     tmp = temporary_path(path)
-    text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
     try:
-        with open(tmp, mode, **text) as handle:
+        with _open_temp(tmp, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
