@@ -149,6 +149,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        metavar="KEY=VALUE")
     train.add_argument("--run-dir", type=Path, default=None)
     train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
+    train.add_argument("--overwrite", action="store_true",
+                       help="delete the run files in RUN_DIR first (a run of another config)")
     train.add_argument("--devices", type=int, default=None)
     train.add_argument("--strategy", default=None, help="e.g. ddp (Lightning strategy name)")
     train.add_argument("--accelerator", default=None, help="cpu, gpu or auto")
@@ -183,7 +185,7 @@ def _train(args: argparse.Namespace) -> None:
                                      run_dir=args.run_dir, resume=args.resume,
                                      devices=args.devices, strategy=args.strategy,
                                      accelerator=args.accelerator, init_from=args.init_from,
-                                     init_partial=args.init_partial)
+                                     init_partial=args.init_partial, overwrite=args.overwrite)
     print(run_dir)
 
 
@@ -218,6 +220,8 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
                        help="best, last or a .ckpt path (of the source run)")
     prune.add_argument("--resume", action="store_true",
                        help="continue an interrupted fine-tuning of --out")
+    prune.add_argument("--overwrite", action="store_true",
+                       help="delete the run files in --out first (another run)")
     prune.add_argument("--speed-batches", type=int, default=8,
                        help="training batches timed per model and round (0: no timing)")
     prune.set_defaults(func=_prune)
@@ -235,7 +239,7 @@ def _prune(args: argparse.Namespace) -> None:
                     drop=None if args.drop is None else parse_orders(args.drop), auto=args.auto,
                     threshold=threshold, drop_sh=args.drop_sh, overrides=args.overrides,
                     checkpoint=args.checkpoint, resume=args.resume,
-                    speed_batches=args.speed_batches,
+                    speed_batches=args.speed_batches, overwrite=args.overwrite,
                     command=shlex.join(["irrepscope", *args.argv])))
 
 
