@@ -36,6 +36,7 @@ from irrepscope.train.config_yaml import load_config_yaml
 from irrepscope.train.schedules import check_schedule_settings
 from irrepscope.train.target_weights import check_target_weights
 
+MAX_SEED = 2**32 - 1  # numpy's and Lightning's seed_everything's largest seed
 _YAML_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "16-true", "bf16-mixed", "bf16-true")
 # Settings that may change between a run and its --resume (how it runs, not what it computes).
@@ -191,14 +192,15 @@ class RunConfig:
         values = _mapping("config", values)
         _check_keys("", values, {"seed", "data", "model", "train"})
         seed = _coerce("seed", values.get("seed", 21616), int)
-        if seed < 0:
-            raise ConfigError(f"seed must be >= 0, got {seed}")
+        if not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"seed must be from 0 to {MAX_SEED}, got {quoted(seed)}")
         data = _build(DataConfig, "data", _mapping("data", values.get("data") or {})).validate()
         model = ModelConfig.from_dict(_mapping("model", values.get("model") or {}))
         train = _build(TrainConfig, "train", _mapping("train", values.get("train") or {}))
         config = cls(seed=seed, data=data, model=model, train=train.validate())
-        if data.split_seed is not None and data.split_seed < 0:
-            raise ConfigError(f"data.split_seed must be >= 0, got {data.split_seed}")
+        if data.split_seed is not None and not 0 <= data.split_seed <= MAX_SEED:
+            raise ConfigError(f"data.split_seed must be from 0 to {MAX_SEED}, got "
+                              f"{quoted(data.split_seed)}")
         return config
 
     def to_dict(self) -> dict[str, Any]:
