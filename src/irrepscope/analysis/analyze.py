@@ -220,6 +220,10 @@ def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,
                   if p.note]
     table = [row for b in sorted(emb.joint)
              for row in _utilization_rows(emb, b, scores.values, projections[b], seed)]
+    constant = [b for b in sorted(emb.joint) if not np.ptp(emb.joint[b], axis=0).any()]
+    if constant:
+        notes.append(f"Block(s) {constant}: the features are the same for every molecule, so "
+                     f"no l carries any variance: variance_share is 0 for every l there.")
     if len(emb.test_indices) < utilization.MIN_PROBE_ROWS:
         notes.append(f"Probe R² is not computed (NaN): {len(emb.test_indices)} test molecules, "
                      f"fewer than the {utilization.MIN_PROBE_ROWS} a cross-validated R² needs to "
