@@ -241,7 +241,8 @@ def test_resume_with_both_checkpoints_damaged_names_both(reference, tiny_config,
 def test_fresh_start_after_a_kill_before_the_first_checkpoint(reference, tiny_config, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    for name in (".config.yaml.123.tmp", ".split.123.tmp.npz", ".last.ckpt.123.tmp"):
+    for name in (".config.yaml.123.tmp", ".split.123.tmp.npz", ".last.ckpt.123.tmp",
+                 ".baseline.json.123.tmp", ".split.npz.77.tmp"):
         (run / name).write_bytes(b"half")
     (run / "unrelated.tmp").write_text("kept")
     train(tiny_config(*OVERRIDES), run)

@@ -8,7 +8,9 @@ training split). ``readout_init``: ``random`` (the paper's) or ``zero`` (the rea
 zero, so an untrained model predicts its energy reference exactly). ``orders`` sets the orders of
 the edge spherical harmonics and, unless ``hidden_orders`` is given, of the hidden features too;
 ``hidden_orders`` (null: the same as ``orders``) sets the hidden features' orders alone (a
-pruned model keeps the spherical harmonics while dropping hidden orders).
+pruned model keeps the spherical harmonics while dropping hidden orders). ``num_layers`` >= 0:
+the model has the input block and ``num_layers + 1`` residual blocks (``num_layers + 2``
+interaction blocks; 0 is the smallest model, two blocks, as ``irrepscope model info`` shows).
 """
 
 from __future__ import annotations
