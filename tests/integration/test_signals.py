@@ -1,7 +1,9 @@
-"""A real SIGTERM / SIGINT sent to `irrepscope train`, `sweep`, `prune` and `demo` running in a
-subprocess: exit status 128 + the signal (143 / 130), one line saying where the run stopped and
-the command that continues it, nothing half-written, and a resume that ends exactly where an
-uninterrupted run ends."""
+"""A real SIGTERM sent to `irrepscope train`, `sweep`, `prune` and `demo` running in a
+subprocess: exit status 143, one line saying where the run stopped and the command that
+continues it, nothing half-written, and a resume that ends exactly where an uninterrupted run
+ends. `train` runs as under SLURM with Lightning's auto-requeue: SIGUSR1 makes Lightning save
+its own checkpoint and call `scontrol requeue` (a stand-in here, which sends the SIGTERM that
+SLURM sends to a requeued job)."""
 
 from __future__ import annotations
 
@@ -28,12 +30,13 @@ def _env() -> dict[str, str]:
             "PYTHONWARNINGS": "ignore"}
 
 
-def signal_when(args: list[str], ready: Path, signum: int, cwd: Path) -> tuple[int, list[str]]:
+def signal_when(args: list[str], ready: Path, signum: int, cwd: Path,
+                env: dict[str, str] | None = None) -> tuple[int, list[str]]:
     """Run ``irrepscope ARGS``, send ``signum`` once ``ready`` exists (a first epoch has been
     committed); returns (exit status, irrepscope's stderr lines: progress bars left out)."""
     process = subprocess.Popen([sys.executable, "-m", "irrepscope.cli", *args], cwd=cwd,
-                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               env={**_env(), **(env or {})}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
     while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -65,13 +68,32 @@ def _same_rows(a: list[dict], b: list[dict]) -> None:
             {k: v for k, v in y.items() if k not in TIMING}
 
 
-def test_train_stops_with_143_and_resumes_exactly(tiny_settings, tiny_config, tmp_path,
-                                                  one_thread):
+SCONTROL = """#!/bin/sh
+echo "scontrol $*" >> "{log}"
+kill -TERM $PPID
+"""
+
+
+def _slurm(tmp_path: Path) -> dict[str, str]:
+    """The environment of one SLURM task, with a stand-in ``scontrol`` first on PATH."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "scontrol").write_text(SCONTROL.format(log=tmp_path / "scontrol.log"))
+    (folder / "scontrol").chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}", "SLURM_NTASKS": "1",
+            "SLURM_JOB_NAME": "train", "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0",
+            "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}
+
+
+def test_slurm_requeue_stops_train_with_143_and_the_resume_is_exact(tiny_settings, tiny_config,
+                                                                    tmp_path, one_thread):
     config = _config(tiny_settings, tmp_path / "tiny.yaml")
     run = tmp_path / "run"
     status, err = signal_when(["train", "--config", str(config), "--run-dir", str(run)],
-                              run / "last.ckpt", signal.SIGTERM, tmp_path)
+                              run / "last.ckpt", signal.SIGUSR1, tmp_path, _slurm(tmp_path))
     assert status == 143, err
+    assert (tmp_path / "scontrol.log").read_text() == "scontrol requeue 4242\n"
+    assert [p.name for p in run.glob("hpc_ckpt_*.ckpt")] == ["hpc_ckpt_1.ckpt"]
     done = len(read_metrics(run / "metrics.csv"))
     assert done >= 1 and load_checkpoint(run / "last.ckpt")["epoch"] == done - 1
     assert err[-1] == (f"irrepscope: stopped by SIGTERM after epoch {done} of 500 in {run} "
@@ -82,6 +104,7 @@ def test_train_stops_with_143_and_resumes_exactly(tiny_settings, tiny_config, tm
     # continue (with fewer epochs, to be quick): the uninterrupted run's records exactly
     extra = f"train.max_epochs={done + 1}"
     train(tiny_config(extra), run, resume=True)
+    assert not list(run.glob("hpc_ckpt_*.ckpt"))  # Lightning's mid-epoch one is not used
     reference = train(tiny_config(extra), tmp_path / "reference")
     _same_rows(read_metrics(run / "metrics.csv"), read_metrics(reference / "metrics.csv"))
     for a, b in zip(load_checkpoint(run / "last.ckpt")["state_dict"].values(),

@@ -8,6 +8,11 @@ A folder holding any of ``RUN_FILES`` is written into only when
   run with ``last.ckpt`` is refused (pass ``--resume``);
 - or the user passes ``--overwrite``: the run files there are deleted first (other files stay).
 
+``hpc_ckpt_<n>.ckpt`` files are Lightning's: under SLURM its auto-requeue (``--signal=SIGUSR1``)
+saves one mid-epoch before requeueing the job, and a fit without a checkpoint path would start
+from it. A run never does (a resume starts from ``last.ckpt``, exactly), so they count as run
+files and ``train`` removes them when it starts.
+
 Anything else is one ``RunDirError`` listing the run files that are there and the ways out.
 """
 
@@ -30,9 +35,22 @@ RUN_FILES = (CONFIG_FILE, "split.npz", "metrics.csv", "last.ckpt", "best.ckpt", 
              PRUNED_FROM_FILE, PRUNE_REPORT_FILE, "logs", "logs_tb", "analysis")
 
 
+REQUEUE_CHECKPOINTS = "hpc_ckpt_*.ckpt"  # Lightning's SLURM requeue checkpoints
+
+
 def run_files(folder: Path) -> list[str]:
-    """The names of ``RUN_FILES`` present in ``folder`` (empty when it does not exist)."""
-    return [name for name in RUN_FILES if (Path(folder) / name).exists()]
+    """The names of ``RUN_FILES`` and requeue checkpoints present in ``folder``."""
+    folder = Path(folder)
+    requeue = sorted(p.name for p in folder.glob(REQUEUE_CHECKPOINTS)) if folder.is_dir() else []
+    return [name for name in RUN_FILES if (folder / name).exists()] + requeue
+
+
+def remove_requeue_checkpoints(folder: Path) -> list[str]:
+    """Delete Lightning's ``hpc_ckpt_<n>.ckpt`` files in ``folder``; returns their names."""
+    removed = sorted(Path(folder).glob(REQUEUE_CHECKPOINTS))
+    for path in removed:
+        path.unlink()
+    return [p.name for p in removed]
 
 
 def clear_run_files(folder: Path) -> list[str]:

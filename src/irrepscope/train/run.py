@@ -51,6 +51,7 @@ from irrepscope.train.ownership import (
     TEST_METRICS_FILE,
     VERSIONS_FILE,
     check_run_dir,
+    remove_requeue_checkpoints,
 )
 from irrepscope.train.run_records import (
     atomic_write_text,
@@ -69,7 +70,8 @@ _QUIET = ("sync_dist", "does not have many workers", "The number of training bat
           "Checkpoint directory", "GPU available but not used", "LOCAL_RANK", "srun",
           "LeafSpec", "weights_only")
 _CHATTY_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                   "lightning.pytorch.trainer.connectors.signal_connector")  # "Received SIGTERM"
+                   "lightning.pytorch.trainer.connectors.signal_connector",  # "Received SIGTERM"
+                   "lightning.pytorch.trainer.connectors.checkpoint_connector")
 
 
 @contextlib.contextmanager
@@ -168,6 +170,11 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
     if _is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(run_dir)  # of a run killed before its first checkpoint
+        removed = remove_requeue_checkpoints(run_dir)
+        if removed:
+            print(f"irrepscope: removed {', '.join(removed)} from {run_dir}: Lightning's "
+                  f"mid-epoch checkpoints of a SLURM requeue; the run continues from last.ckpt",
+                  file=sys.stderr)
         write_run_config(config, run_dir)
         atomic_write_text(run_dir / VERSIONS_FILE,
                           json.dumps(environment_versions(), indent=2) + "\n")
