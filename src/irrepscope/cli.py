@@ -418,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         with stop_on_signals():
             args.func(args)
     except Stopped as stopped:
-        print(_stopped_line(args, stopped), file=sys.stderr)
+        if stopped.main:  # the other processes of a distributed run stop with it, silently
+            print(_stopped_line(args, stopped), file=sys.stderr)
         return stopped.exit_status
     except DiskFullError as err:
         print(f"irrepscope: error: {err}", file=sys.stderr)

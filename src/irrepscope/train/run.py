@@ -62,6 +62,7 @@ from irrepscope.train.run_records import (
     repair_run_dir,
 )
 from irrepscope.train.seeds import SeedSpec
+from irrepscope.train.stop_callback import StopAtBatchEnd
 from irrepscope.train.stopping import Stopped, raise_if_signalled, stopped_in_training
 from irrepscope.train.target_baseline import TargetBaselines, target_baseline_metrics
 
@@ -142,7 +143,8 @@ def make_trainer(config: RunConfig, run_dir: Path, callbacks: Sequence[L.Callbac
         gradient_clip_val=t.gradient_clip_val, enable_progress_bar=t.progress_bar,
         enable_checkpointing=True, num_sanity_val_steps=0, use_distributed_sampler=False,
         enable_model_summary=False, default_root_dir=str(run_dir), logger=loggers,
-        callbacks=[CompositionBaseline(run_dir), TargetBaselines(run_dir), RunDirCallback(run_dir),
+        callbacks=[StopAtBatchEnd(), CompositionBaseline(run_dir), TargetBaselines(run_dir),
+                   RunDirCallback(run_dir),
                    *([WeightAverage(t.ema_decay)] if t.ema_decay is not None else []),
                    *callbacks],
     )
@@ -180,8 +182,9 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
                           json.dumps(environment_versions(), indent=2) + "\n")
     try:
         _fit_and_test(config, run_dir, resume, callbacks, init, start_from)
-    except (SIGTERMException, Stopped):  # Lightning's SIGTERMException alone would exit with 0
-        raise stopped_in_training(run_dir, config.train.max_epochs) from None
+    except (SIGTERMException, Stopped) as err:  # SIGTERMException alone would exit with 0
+        raise stopped_in_training(run_dir, config.train.max_epochs, getattr(err, "signum", None),
+                                  _is_rank_zero()) from None
     return run_dir
 
 

@@ -4,11 +4,13 @@
 Every CLI command runs inside ``stop_on_signals()``. A signal then stops the command in one of
 two ways:
 
-- while Lightning trains or tests, it goes through Lightning's own SIGTERM handling (SIGINT is
-  passed on to it as SIGTERM): the current batch finishes, Lightning stops its loop at that batch
-  boundary on every process (``SIGTERMException``), and the unfinished epoch is abandoned.
-  ``last.ckpt`` already holds the last finished epoch (it is committed at the end of every
-  epoch), so nothing has to be written after the signal and ``--resume`` continues exactly;
+- while Lightning trains or tests (``stop_callback.StopAtBatchEnd`` defers signals there, in
+  place of Lightning's SIGTERM handler, whose collective inside the handler hangs DDP), it is
+  only recorded; at the end of the current training batch (or when the next epoch starts) every
+  process learns of it through one all-reduce and all stop together; the unfinished epoch is
+  abandoned. ``last.ckpt`` already holds the last finished epoch (it is committed at the end of
+  every epoch), so nothing has to be written after the signal and ``--resume`` continues
+  exactly. A signal during the test set's evaluation stops the run after it;
 - anywhere else (processing data, measuring, analysing, writing reports) it stops the command
   at once, as Ctrl+C stops Python; every writer removes its temporary file
   (``irrepscope.files``), so earlier files stay intact.
@@ -34,12 +36,14 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Stopped(BaseException):
-    """A command stopped by a signal: ``signum``, ``where`` it stopped (text, may be empty) and
-    the run directory it was training (None outside training)."""
+    """A command stopped by a signal: ``signum``, ``where`` it stopped (text, may be empty), the
+    run directory it was training (None outside training), and whether this is the main process
+    (the one that reports it; other processes of a distributed run stop with it)."""
 
-    def __init__(self, signum: int, where: str = "", run_dir: Path | None = None) -> None:
+    def __init__(self, signum: int, where: str = "", run_dir: Path | None = None,
+                 main: bool = True) -> None:
         super().__init__(signum, where)
-        self.signum, self.where, self.run_dir = int(signum), where, run_dir
+        self.signum, self.where, self.run_dir, self.main = int(signum), where, run_dir, main
 
     @property
     def signal_name(self) -> str:
@@ -56,35 +60,40 @@ class Stopped(BaseException):
 
 
 class _State:
-    """The signal received inside ``stop_on_signals`` (None: none yet)."""
+    """The signal received inside ``stop_on_signals`` (None: none yet); whether handlers are
+    installed, and whether a stop waits for a batch boundary."""
 
     received: int | None = None
-    forwarding = False
+    active = False
+    deferred = False
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
-    """Record the signal; leave the stop to Lightning while its SIGTERM handler is installed
-    (it calls this one after its own), else stop now."""
-    if _State.forwarding:  # our own SIGINT passed on to Lightning as SIGTERM
-        return
+    """Record the signal; stop now unless a stop waits for a batch boundary (a second signal
+    always stops now)."""
     first = _State.received is None
     if first:
         _State.received = signum
-    lightning = signal.getsignal(signal.SIGTERM)
-    if first and lightning is not _handler and callable(lightning):
-        if signum != signal.SIGTERM:  # Lightning stops its loops on SIGTERM only
-            _State.forwarding = True
-            try:
-                lightning(signal.SIGTERM, frame)
-            finally:
-                _State.forwarding = False
-        return
-    raise Stopped(_State.received or signum)
+    if not (first and _State.deferred):
+        raise Stopped(_State.received or signum)
 
 
 def received_signal() -> int | None:
     """The signal received since ``stop_on_signals`` began, or None."""
     return _State.received
+
+
+def defer_signals(on: bool) -> bool:
+    """While ``on``, a signal is only recorded (``received_signal``), and this module's handlers
+    replace any other SIGTERM/SIGINT handler (Lightning's); returns False when
+    ``stop_on_signals`` is not active (nothing is changed)."""
+    if not _State.active or threading.current_thread() is not threading.main_thread():
+        return False
+    _State.deferred = on
+    if on:
+        for signum in SIGNALS:
+            signal.signal(signum, _handler)
+    return True
 
 
 @contextlib.contextmanager
@@ -96,7 +105,7 @@ def stop_on_signals() -> Iterator[None]:
         yield
         return
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
-    _State.received = None
+    _State.received, _State.active, _State.deferred = None, True, False
     for signum in SIGNALS:
         signal.signal(signum, _handler)
     try:
@@ -104,19 +113,20 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        _State.received = None
+        _State.received, _State.active, _State.deferred = None, False, False
 
 
 def raise_if_signalled(where: str = "", run_dir: Path | None = None) -> None:
-    """``Stopped`` when a signal came while Lightning was finishing (it forgets it between
-    ``fit`` and ``test``)."""
+    """``Stopped`` when a signal was recorded (while a stop waited for a batch boundary)."""
     if _State.received is not None:
         raise Stopped(_State.received, where, run_dir)
 
 
-def stopped_in_training(run_dir: Path, max_epochs: int) -> Stopped:
-    """The ``Stopped`` of a run stopped while training or testing: where the run stands (the
-    epochs finished, kept in last.ckpt and metrics.csv)."""
+def stopped_in_training(run_dir: Path, max_epochs: int, signum: int | None = None,
+                        main: bool = True) -> Stopped:
+    """The ``Stopped`` of a run stopped while training or testing by ``signum`` (None: the one
+    received, else SIGTERM): where the run stands (the epochs finished, kept in last.ckpt and
+    metrics.csv)."""
     from irrepscope.train.run_records import METRICS_FILE, read_metrics
 
     done = len(read_metrics(run_dir / METRICS_FILE))
@@ -128,7 +138,7 @@ def stopped_in_training(run_dir: Path, max_epochs: int) -> Stopped:
                  f"unfinished epoch is trained again)")
     else:
         where = f"before the first epoch of {run_dir} finished (the run starts over)"
-    return Stopped(_State.received or signal.SIGTERM, where, run_dir)
+    return Stopped(signum or _State.received or signal.SIGTERM, where, run_dir, main)
 
 
 def continue_command(argv: list[str], stopped: Stopped, resume_flag: bool) -> list[str]:
