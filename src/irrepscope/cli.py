@@ -14,7 +14,7 @@ from pathlib import Path
 
 from irrepscope.errors import DiskFullError, IrrepscopeError
 from irrepscope.files import disk_full_error, is_disk_full
-from irrepscope.train.stopping import Stopped, continue_command, stop_on_signals
+from irrepscope.train.stopping import Stopped, stop_on_signals, stopped_line
 
 
 def _print_json_or_text(result: dict, as_json: bool, text: str) -> None:
@@ -397,16 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Commands that a stopped run continues with --resume; the others resume when run again.
-RESUME_FLAG = ("train", "prune")
-RESUMING = ("train", "prune", "sweep", "demo")
-
-
-def _stopped_line(args: argparse.Namespace, stopped: Stopped) -> str:
-    """The one line a stopped command prints: what stopped it, where, how to go on."""
-    command = continue_command(args.argv, stopped, args.command in RESUME_FLAG)
-    verb = "continue with" if args.command in RESUMING else "run again with"
-    return f"irrepscope: {stopped}; {verb}: {shlex.join(['irrepscope', *command])}"
+def _error(err: Exception, status: int) -> int:
+    print(f"irrepscope: error: {err}", file=sys.stderr)
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -419,20 +412,14 @@ def main(argv: list[str] | None = None) -> int:
             args.func(args)
     except Stopped as stopped:
         if stopped.main:  # the other processes of a distributed run stop with it, silently
-            print(_stopped_line(args, stopped), file=sys.stderr)
+            print(stopped_line(stopped, args.command, args.argv), file=sys.stderr)
         return stopped.exit_status
-    except DiskFullError as err:
-        print(f"irrepscope: error: {err}", file=sys.stderr)
-        return 1
     except IrrepscopeError as err:
-        print(f"irrepscope: error: {err}", file=sys.stderr)
-        return 2
+        return _error(err, 1 if isinstance(err, DiskFullError) else 2)
     except OSError as err:  # a full disk under a writer that is not irrepscope's (logs)
         if not is_disk_full(err):
             raise
-        where = Path(err.filename) if err.filename else Path.cwd() / "(a file)"
-        print(f"irrepscope: error: {disk_full_error(where)}", file=sys.stderr)
-        return 1
+        return _error(disk_full_error(Path(err.filename or Path.cwd() / "(a file)")), 1)
     return 0
 
 

@@ -52,3 +52,21 @@ def test_continue_command_without_a_checkpoint_is_the_command_itself(tmp_path):
     stopped = Stopped(signal.SIGTERM, "before the first epoch", Path(tmp_path))
     assert continue_command(["train", "--config", "c.yaml"], stopped, True) == \
         ["train", "--config", "c.yaml"]
+
+
+class _TermInLastValidation(L.Callback):
+    """Sends SIGTERM to this process while the last epoch is being validated."""
+
+    def on_validation_batch_end(self, trainer, *args) -> None:
+        if trainer.current_epoch == trainer.max_epochs - 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_in_the_last_validation_stops_before_the_test_set(tiny_config, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(Stopped) as stopped, stop_on_signals():
+        train(tiny_config(), run, callbacks=[_TermInLastValidation()])
+    assert str(stopped.value) == (f"stopped by SIGTERM after all 2 epochs in {run} were "
+                                  f"trained, before its test set was evaluated")
+    assert load_checkpoint(run / "last.ckpt")["epoch"] == 1
+    assert not (run / "test_metrics.json").exists()

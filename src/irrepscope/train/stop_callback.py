@@ -6,9 +6,10 @@ over the process group from inside that handler, which hangs DDP when the signal
 another collective (it hangs 2-process CPU training here, with or without irrepscope). This
 callback puts ``train.stopping``'s handlers back in its place (only inside
 ``stop_on_signals``: library users keep Lightning's own behaviour), so a signal is only
-recorded. At the end of every training batch, and when an epoch starts (right after the previous
-one was committed), the processes all-reduce whether any of them received one (every process
-takes the same number of training batches) and all raise ``Stopped`` at the same point.
+recorded. At the end of every training batch, when an epoch starts (right after the previous
+one was committed) and when training or testing ends, the processes all-reduce whether any of
+them received one (every process passes these points equally often) and all raise ``Stopped``
+at the same point.
 """
 
 from __future__ import annotations
@@ -41,12 +42,19 @@ class StopAtBatchEnd(L.Callback):
         self._defer(True)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Signals stop at once again (``train`` checks for one recorded meanwhile)."""
-        self._defer(False)
+        """Every process stops here when any received a signal since the last batch; then
+        signals stop at once again."""
+        try:
+            self._stop_if_signalled(trainer)
+        finally:
+            self._defer(False)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Signals stop at once again."""
-        self._defer(False)
+        """As ``on_train_end``, after the test set."""
+        try:
+            self._stop_if_signalled(trainer)
+        finally:
+            self._defer(False)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule,
                      exception: BaseException) -> None:

@@ -26,6 +26,7 @@ as success; ``train.run.train`` turns it into ``Stopped`` even without ``stop_on
 from __future__ import annotations
 
 import contextlib
+import shlex
 import signal
 import threading
 from collections.abc import Iterator
@@ -139,6 +140,19 @@ def stopped_in_training(run_dir: Path, max_epochs: int, signum: int | None = Non
     else:
         where = f"before the first epoch of {run_dir} finished (the run starts over)"
     return Stopped(signum or _State.received or signal.SIGTERM, where, run_dir, main)
+
+
+# Commands that continue a stopped run with --resume; the others by running them again.
+RESUME_FLAG = ("train", "prune")
+RESUMING = ("train", "prune", "sweep", "demo")
+
+
+def stopped_line(stopped: Stopped, command: str, argv: list[str]) -> str:
+    """The one line a stopped CLI ``command`` (typed as ``argv``) prints: what stopped it,
+    where, and the command line that goes on."""
+    again = continue_command(argv, stopped, command in RESUME_FLAG)
+    verb = "continue with" if command in RESUMING else "run again with"
+    return f"irrepscope: {stopped}; {verb}: {shlex.join(['irrepscope', *again])}"
 
 
 def continue_command(argv: list[str], stopped: Stopped, resume_flag: bool) -> list[str]:
