@@ -169,3 +169,26 @@ def _without_recorded_elements(run_dir: Path, tmp_path: Path) -> Path:
     del baseline["training_elements"]
     (copy / "baseline.json").write_text(json.dumps(baseline))
     return copy
+
+
+def test_a_6000_atom_molecule_is_predicted_in_linear_memory(tiny_run, tmp_path):
+    """Validation, the bond graph and forces of 1,500- and 6,000-atom water clusters: memory
+    traced by tracemalloc grows like the atoms (all pairs held 864 MB at 6,000 atoms)."""
+    import tracemalloc
+
+    from irrepscope.bench.geometry import water_cluster
+
+    peaks = {}
+    for n in (1500, 6000):
+        z, pos = water_cluster(n)
+        path = tmp_path / f"water_{n}.xyz"
+        write(path, [Atoms(numbers=z, positions=pos)], format="extxyz")
+        tracemalloc.start()
+        try:
+            _, prediction = predict_file(tiny_run, path, tmp_path / f"water_{n}.csv",
+                                         forces=True, progress=False)
+            peaks[n] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert np.isfinite(prediction.energy).all() and prediction.forces.shape == (len(z), 3)
+    assert peaks[6000] < 8 * peaks[1500] and peaks[6000] < 100 * 2**20, peaks  # all pairs: 16x

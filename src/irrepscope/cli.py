@@ -12,7 +12,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from irrepscope.errors import IrrepscopeError
+from irrepscope.errors import DiskFullError, IrrepscopeError
+from irrepscope.files import disk_full_error, is_disk_full
+from irrepscope.train.stopping import Stopped, stop_on_signals, stopped_line
 
 
 def _print_json_or_text(result: dict, as_json: bool, text: str) -> None:
@@ -147,6 +149,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        metavar="KEY=VALUE")
     train.add_argument("--run-dir", type=Path, default=None)
     train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
+    train.add_argument("--overwrite", action="store_true",
+                       help="delete the run files in RUN_DIR first (a run of another config)")
     train.add_argument("--devices", type=int, default=None)
     train.add_argument("--strategy", default=None, help="e.g. ddp (Lightning strategy name)")
     train.add_argument("--accelerator", default=None, help="cpu, gpu or auto")
@@ -181,7 +185,7 @@ def _train(args: argparse.Namespace) -> None:
                                      run_dir=args.run_dir, resume=args.resume,
                                      devices=args.devices, strategy=args.strategy,
                                      accelerator=args.accelerator, init_from=args.init_from,
-                                     init_partial=args.init_partial)
+                                     init_partial=args.init_partial, overwrite=args.overwrite)
     print(run_dir)
 
 
@@ -216,6 +220,8 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
                        help="best, last or a .ckpt path (of the source run)")
     prune.add_argument("--resume", action="store_true",
                        help="continue an interrupted fine-tuning of --out")
+    prune.add_argument("--overwrite", action="store_true",
+                       help="delete the run files in --out first (another run)")
     prune.add_argument("--speed-batches", type=int, default=8,
                        help="training batches timed per model and round (0: no timing)")
     prune.set_defaults(func=_prune)
@@ -233,7 +239,7 @@ def _prune(args: argparse.Namespace) -> None:
                     drop=None if args.drop is None else parse_orders(args.drop), auto=args.auto,
                     threshold=threshold, drop_sh=args.drop_sh, overrides=args.overrides,
                     checkpoint=args.checkpoint, resume=args.resume,
-                    speed_batches=args.speed_batches,
+                    speed_batches=args.speed_batches, overwrite=args.overwrite,
                     command=shlex.join(["irrepscope", *args.argv])))
 
 
@@ -391,15 +397,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(err: Exception, status: int) -> int:
+    print(f"irrepscope: error: {err}", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors print one line and exit with status 2."""
+    """Run the CLI; user errors print one line and exit with status 2, a full disk with 1, a
+    signal with 128 + its number (SIGTERM: 143, SIGINT: 130; ``irrepscope.train.stopping``)."""
     args = build_parser().parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # as typed, for records
     try:
-        args.func(args)
+        with stop_on_signals():
+            args.func(args)
+    except Stopped as stopped:
+        if stopped.main:  # the other processes of a distributed run stop with it, silently
+            print(stopped_line(stopped, args.command, args.argv), file=sys.stderr)
+        return stopped.exit_status
     except IrrepscopeError as err:
-        print(f"irrepscope: error: {err}", file=sys.stderr)
-        return 2
+        return _error(err, 1 if isinstance(err, DiskFullError) else 2)
+    except OSError as err:  # a full disk under a writer that is not irrepscope's (logs)
+        if not is_disk_full(err):
+            raise
+        return _error(disk_full_error(Path(err.filename or Path.cwd() / "(a file)")), 1)
     return 0
 
 

@@ -33,6 +33,7 @@ from irrepscope.data.graphs import bond_edges, radius_edges
 from irrepscope.data.molecules import Problem, RawMolecules, check_problems
 from irrepscope.data.process import process
 from irrepscope.errors import DataError, RunDirError
+from irrepscope.files import atomic_output
 
 PROGRESS_MIN_BATCHES = 20  # a progress bar only when a file needs at least this many batches
 
@@ -243,7 +244,7 @@ def write_csv(prediction: Prediction, path: Path) -> list[Path]:
     energies also ``<stem>_atoms.csv``: frame, atom, Z, [energy_eV], [fx, fy, fz eV/Å]."""
     import csv
 
-    with open(path, "w", newline="") as handle:
+    with atomic_output(path, "w") as handle:
         writer = csv.writer(handle)
         writer.writerow(["frame", "atoms", "energy_eV", "reference_energy_eV"])
         for row in zip(prediction.frame, prediction.counts, prediction.energy,
@@ -260,7 +261,7 @@ def write_csv(prediction: Prediction, path: Path) -> list[Path]:
     if prediction.forces is not None:
         columns.update(fx_eV_per_A=prediction.forces[:, 0], fy_eV_per_A=prediction.forces[:, 1],
                        fz_eV_per_A=prediction.forces[:, 2])
-    with open(atoms_path, "w", newline="") as handle:
+    with atomic_output(atoms_path, "w") as handle:
         writer = csv.writer(handle)
         writer.writerow(list(columns))
         for row in zip(*columns.values(), strict=True):
@@ -286,7 +287,8 @@ def write_extxyz(prediction: Prediction, atoms: Sequence[Any], path: Path) -> li
             results["energies"] = prediction.atom_energies[ptr[m]:ptr[m + 1]]
         copy.calc = SinglePointCalculator(copy, **results)
         out.append(copy)
-    write(str(path), out, format="extxyz")
+    with atomic_output(path, "w") as handle:
+        write(handle, out, format="extxyz")
     return [path]
 
 

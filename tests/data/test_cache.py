@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fractions
+import io
 import os
 import pickle
 
@@ -96,23 +98,34 @@ def _flip_inside_key(path) -> bytes:
     return bytes(data)
 
 
+def _unsafe_object() -> bytes:
+    """A torch file holding an object that weights_only loading refuses."""
+    buffer = io.BytesIO()
+    torch.save({"key": fractions.Fraction(1, 3)}, buffer)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(("damage", "message"), [
-    ("garbage", "is corrupt"), ("truncated", "is corrupt"), ("empty", "is corrupt"),
-    ("zeroed", "is corrupt"), ("bit_flip", "checksum mismatch"),
-    ("key_flip", "checksum mismatch")])
+    ("garbage", "is corrupt (it does not start like a zip archive"),
+    ("truncated", "is corrupt (RuntimeError: PytorchStreamReader failed reading zip archive"),
+    ("empty", "is corrupt (empty: 0 bytes)"), ("zeroed", "is corrupt (all "),
+    ("unsafe_object", "is corrupt (UnpicklingError: Unsupported global: GLOBAL "
+                      "fractions.Fraction was not an allowed global by default)"),
+    ("bit_flip", "checksum mismatch"), ("key_flip", "checksum mismatch")])
 def test_corruption_is_reported_and_rebuilt(qm9_dir, tmp_path, counted, capsys, damage, message):
     path = _load(qm9_dir, tmp_path / "c").cache_path
     data = path.read_bytes()
     damaged = {"garbage": lambda: b"\x80\x02not a torch file",
                "truncated": lambda: data[:len(data) // 2], "empty": lambda: b"",
-               "zeroed": lambda: bytes(len(data)),
+               "zeroed": lambda: bytes(len(data)), "unsafe_object": _unsafe_object,
                "bit_flip": lambda: _flip_inside_positions(path),
                "key_flip": lambda: _flip_inside_key(path)}[damage]()
     assert damaged != data
     path.write_bytes(damaged)
     ds = _load(qm9_dir, tmp_path / "c")
     err = capsys.readouterr().err
-    assert len(counted) == 2 and message in err and len(err.splitlines()) == 1
+    assert len(counted) == 2 and message in err and len(err.splitlines()) == 1, err
+    assert "\x1b" not in err and "legacy" not in err and "weights_only" not in err
     assert str(path) in err and "rebuilding it" in err
     assert len(ds) == 3 and path.read_bytes() != b""
     _load(qm9_dir, tmp_path / "c")
@@ -154,10 +167,10 @@ def test_source_hashes_are_remembered(qm9_dir, tmp_path, monkeypatch):
 
 def test_unwritable_cache_folder_continues_without_cache(qm9_dir, tmp_path, counted, capsys,
                                                          monkeypatch):
-    def refuse(obj, path):  # what torch.save raises for a folder it cannot write into
-        raise RuntimeError(f"File {path} cannot be opened.")
+    def refuse(path, data):  # what open() raises in a folder it cannot write into
+        raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(cache.torch, "save", refuse)
+    monkeypatch.setattr(cache, "atomic_write_bytes", refuse)
     ds = _load(qm9_dir, tmp_path / "c")
     err = capsys.readouterr().err
     assert len(ds) == 3 and ds.cache_path is None

@@ -65,3 +65,15 @@ def test_from_dict_rejects_unknown_keys_and_round_trips():
     c = ModelConfig.from_dict({"orders": [0, 4, 2], "hidden": 8, "gate": True})
     assert ModelConfig.from_dict(c.to_dict()) == c
     assert c.to_dict()["orders"] == [0, 2, 4]
+
+
+def test_zero_layers_is_the_two_block_model():
+    """num_layers counts the residual blocks after the first one: 0 is allowed, two blocks."""
+    from irrepscope.model.gnn import build_model
+    from irrepscope.model.info import model_info
+    from irrepscope.train.config import load_config
+
+    config = ModelConfig(hidden=2, num_layers=0, embedding_dim=4, num_basis=2).validate()
+    assert len(build_model(config).blocks) == 2
+    info = model_info(load_config({"model": config.to_dict()}))
+    assert info["num_layers"] == 0 and len(info["blocks"]) == 2

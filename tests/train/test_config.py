@@ -81,7 +81,8 @@ def test_round_trip_through_yaml(tmp_path: Path) -> None:
     ({}, ["data.source=xyz"], "data.xyz (the extxyz file) is not set"),
     ({}, ["model.orders=[0, 11]"], "order 11 is outside 0..10"),
     ({}, ["model.hidden=0"], "model.hidden must be >= 1"),
-    ({}, ["seed=-4"], "seed must be >= 0"),
+    ({}, ["seed=-4"], "seed must be from 0 to 4294967295"),
+    ({}, ["seed=4294967296"], "seed must be from 0 to 4294967295"),
     ({"train": [1, 2]}, [], "train: expected a mapping"),
 ])
 def test_one_clear_error_per_mistake(source: dict, overrides: list[str], message: str) -> None:

@@ -133,10 +133,14 @@ def test_refuses_overwrite_and_mismatched_resume(runs: dict[str, Path], tiny_con
                                                  tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="already holds a run .* --resume"):
         train(tiny_config("model.irrep_dropout=0.2"), runs["straight"])
+    with pytest.raises(RunDirError, match=r"holds a run of a different config \(model.irrep_"
+                                          r"dropout differ; files: config.yaml, split.npz"):
+        train(tiny_config(), runs["straight"])
     with pytest.raises(ConfigError, match="cannot resume .* model.hidden changed"):
         train(tiny_config("model.irrep_dropout=0.2", "model.hidden=5"), runs["straight"],
               resume=True)
-    with pytest.raises(RunDirError, match="cannot resume: .*last.ckpt is missing"):
+    with pytest.raises(RunDirError, match="cannot resume: there is no run in .*; run the same "
+                                          "command without --resume"):
         train(tiny_config(), tmp_path / "empty", resume=True)
     (tmp_path / "config.yaml").write_text("{}\n")
     with pytest.raises(RunDirError, match="best.ckpt is missing"):

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from irrepscope import files
+from irrepscope.data.cache import HASH_MEMO
 from irrepscope.errors import RunDirError
 from irrepscope.train import run_records
 from irrepscope.train.run import load_trained_model, train
@@ -30,12 +32,19 @@ class Killed(BaseException):
     """Stands for ``kill -9`` at that instant (nothing after it runs)."""
 
 
+def _outside_run(path: Path) -> bool:
+    """The data cache's files (written by whichever run builds the cache first)."""
+    return path.name == HASH_MEMO or path.suffix == ".pt"
+
+
 def _trace(calls: list[tuple[str, str]], kill_at: int | None = None) -> pytest.MonkeyPatch:
     """Patch the records' two write steps to log (step, file name) and, at call ``kill_at``,
     die: half the bytes written for a temporary file, nothing done for a rename."""
-    write, replace = run_records._write_temp, run_records._replace
+    write, replace = files._write_temp, files._replace
 
     def traced_write(path: Path, data: bytes) -> Path:
+        if _outside_run(path):
+            return write(path, data)
         calls.append(("write", path.name))
         if len(calls) - 1 == kill_at:
             path.with_name(f".{path.name}.{os.getpid()}.tmp").write_bytes(data[:len(data) // 2])
@@ -43,14 +52,16 @@ def _trace(calls: list[tuple[str, str]], kill_at: int | None = None) -> pytest.M
         return write(path, data)
 
     def traced_replace(tmp: Path, path: Path) -> None:
+        if _outside_run(path):
+            return replace(tmp, path)
         calls.append(("rename", path.name))
         if len(calls) - 1 == kill_at:
             raise Killed
         replace(tmp, path)
 
     patch = pytest.MonkeyPatch()
-    patch.setattr(run_records, "_write_temp", traced_write)
-    patch.setattr(run_records, "_replace", traced_replace)
+    patch.setattr(files, "_write_temp", traced_write)
+    patch.setattr(files, "_replace", traced_replace)
     return patch
 
 
@@ -172,7 +183,7 @@ def _flip_inside_weights(path: Path) -> bytes:
 DAMAGE: dict[str, tuple[Callable[[Path], bytes], str]] = {
     "truncated": (lambda p: p.read_bytes()[:len(p.read_bytes()) // 2], "is damaged (truncated"),
     "empty": (lambda p: b"", "is damaged (empty"),
-    "zeroed": (lambda p: bytes(len(p.read_bytes())), "is damaged (it does not start like"),
+    "zeroed": (lambda p: bytes(len(p.read_bytes())), "is damaged (all [0-9,]+ bytes are zero"),
     "bit_flip": (_flip_inside_weights, "is damaged (checksum mismatch"),
 }
 
@@ -223,14 +234,15 @@ def test_resume_with_both_checkpoints_damaged_names_both(reference, tiny_config,
     (run / "last.ckpt").write_bytes(b"")
     (run / "best.ckpt").write_bytes(b"\0" * 100)
     with pytest.raises(RunDirError, match=r"last.ckpt is damaged \(empty.*best.ckpt is damaged "
-                                          r"\(it does not start like a checkpoint"):
+                                          r"\(all 100 bytes are zero"):
         train(tiny_config(*OVERRIDES), run, resume=True)
 
 
 def test_fresh_start_after_a_kill_before_the_first_checkpoint(reference, tiny_config, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    for name in (".config.yaml.123.tmp", ".split.123.tmp.npz", ".last.ckpt.123.tmp"):
+    for name in (".config.yaml.123.tmp", ".split.123.tmp.npz", ".last.ckpt.123.tmp",
+                 ".baseline.json.123.tmp", ".split.npz.77.tmp"):
         (run / name).write_bytes(b"half")
     (run / "unrelated.tmp").write_text("kept")
     train(tiny_config(*OVERRIDES), run)

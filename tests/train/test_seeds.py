@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -36,13 +37,28 @@ def test_count_and_list() -> None:
     ("1.5", "--seeds 1.5: not integers"),
     ("", "--seeds is empty"),
     (",", "--seeds is an empty list"),
-    ("3,-1", r"seeds must be integers >= 0"),
+    ("3,-1", r"seeds must be integers from 0 to 4294967295"),
     ("3,7,3", r"\[3\] given more than once"),
+    ("99999999999999999999", "--seeds 99999999999999999999: more than 1000 runs per config"),
+    (",".join(map(str, range(1001))), "--seeds lists 1001 seeds: more than 1000 runs"),
+    ("4294967296,1", "seeds must be integers from 0 to 4294967295"),
 ])
 def test_bad_seeds_are_one_clear_error(seeds, message) -> None:
     with pytest.raises(ConfigError, match=message) as err:
         resolve_seeds(seeds, base=10)
-    assert "count N >= 1" in str(err.value) or "given more than once" in str(err.value)
+    assert "count N from 1 to 1000" in str(err.value) and len(str(err.value)) < 400
+
+
+def test_a_huge_seed_count_is_refused_at_once_through_the_cli(tiny_settings, tmp_path, capsys):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_settings))
+    start = time.perf_counter()
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--seeds",
+                 "99999999999999999999"]) == 2
+    assert time.perf_counter() - start < 5 and not (tmp_path / "out").exists()
+    assert "more than 1000 runs per config" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="goes past 4294967295"):
+        resolve_seeds(3, base=4294967294)
 
 
 def test_split_is_pinned_to_the_configs_split_unless_varied(tiny_config) -> None:

@@ -29,6 +29,7 @@ from irrepscope.analysis.embeddings import (
 from irrepscope.analysis.nsps import NSPSScores, nsps_scores
 from irrepscope.analysis.projection import Projection, phate_projection
 from irrepscope.errors import ConfigError, IrrepscopeError, RunDirError
+from irrepscope.files import atomic_output, atomic_write_text
 
 TABLE_COLUMNS = ["block", "l", "columns", "variance_share", "probe_r2_energy", "probe_r2_nsps",
                  "nsps_consistency_raw", "nsps_consistency_invariant", "ablation_rel_mse",
@@ -219,6 +220,10 @@ def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,
                   if p.note]
     table = [row for b in sorted(emb.joint)
              for row in _utilization_rows(emb, b, scores.values, projections[b], seed)]
+    constant = [b for b in sorted(emb.joint) if not np.ptp(emb.joint[b], axis=0).any()]
+    if constant:
+        notes.append(f"Block(s) {constant}: the features are the same for every molecule, so "
+                     f"no l carries any variance: variance_share is 0 for every l there.")
     if len(emb.test_indices) < utilization.MIN_PROBE_ROWS:
         notes.append(f"Probe R² is not computed (NaN): {len(emb.test_indices)} test molecules, "
                      f"fewer than the {utilization.MIN_PROBE_ROWS} a cross-validated R² needs to "
@@ -292,8 +297,8 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
         "figures": {k: str(v.relative_to(out_dir)) for k, v in figs.items()},
         "targets": {k: v for k, v in test_metrics.items() if TARGET_METRIC.search(k)},
     })
-    (out_dir / "summary.json").write_text(json.dumps(analysis.summary, indent=2, default=float)
-                                          + "\n")
+    atomic_write_text(out_dir / "summary.json",
+                      json.dumps(analysis.summary, indent=2, default=float) + "\n")
     return analysis
 
 
@@ -345,7 +350,7 @@ def _write_figures(out_dir: Path, label: str, emb: RunEmbeddings, scores: NSPSSc
 
 def _write_table(out_dir: Path, table: list[dict[str, Any]]) -> Path:
     path = out_dir / "utilization.csv"
-    with open(path, "w", newline="") as handle:
+    with atomic_output(path, "w") as handle:
         writer = csv.DictWriter(handle, fieldnames=TABLE_COLUMNS)
         writer.writeheader()
         writer.writerows(table)
@@ -360,7 +365,8 @@ def _save_projections(path: Path, projections: dict, nsps: np.ndarray) -> Path:
             arrays[f"status|{tag}"] = np.asarray(p.status)
             if p.ok:
                 arrays[f"coords|{tag}"] = p.coords
-    np.savez_compressed(path, **arrays)
+    with atomic_output(path) as handle:
+        np.savez_compressed(handle, **arrays)
     return path
 
 

@@ -19,6 +19,7 @@ from e3nn import o3
 from tqdm.auto import tqdm
 
 from irrepscope.errors import ConfigError, RunDirError
+from irrepscope.files import atomic_output
 from irrepscope.model.irreps import features_by_l, invariants_by_l
 
 
@@ -66,7 +67,8 @@ class RunEmbeddings:
                 arrays[f"block{b}_l{l}_raw"] = views["raw"]
                 arrays[f"block{b}_l{l}_invariant"] = views["invariant"]
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **arrays)
+        with atomic_output(path) as handle:
+            np.savez_compressed(handle, **arrays)
         return path
 
 

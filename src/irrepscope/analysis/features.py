@@ -21,6 +21,8 @@ Numbers that need the model itself (ablation, input gradients) come from a
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from e3nn import o3
 from irrepscope.analysis.analyze import Analysis, ModelProbe, analyse_embeddings
 from irrepscope.analysis.embeddings import RunEmbeddings
 from irrepscope.errors import DataError
+from irrepscope.files import atomic_output, atomic_write_text, content_problem, short_reason
 
 POOLINGS = ("sum", "mean")
 _OPTIONAL = ("molecule", "pooling", "targets", "predictions", "smiles")
@@ -68,6 +71,9 @@ class FeatureSet:
         if len(set(names)) < len(names):
             raise DataError(f"{self.source}: layer names repeat ({names}); make them unique")
         n = self.num_molecules
+        if n == 0:
+            raise DataError(f"{self.source}: no molecules (layer {self.layers[0].name!r} has 0 "
+                            f"rows); give the features of at least one molecule")
         for layer in self.layers:
             _check_layer(layer, n, self.source)
         for key in ("targets", "predictions"):
@@ -154,10 +160,16 @@ def load_features(path: str | Path) -> FeatureSet:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"features file {path} does not exist")
+    problem = content_problem(path)
+    if problem is not None:
+        raise DataError(f"{path}: not a features file ({problem}); write it with numpy.savez or "
+                        f"irrepscope.analysis.features.save_features (layout in "
+                        f"docs/analysis.md)")
     try:
         data = dict(np.load(path, allow_pickle=False))
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: not a readable .npz file ({err})") from err
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        raise DataError(f"{path}: not a readable .npz file, truncated or damaged "
+                        f"({short_reason(err)}); write it again") from None
     if "layers" not in data:
         raise DataError(f"{path}: no 'layers' array (the layer names); see the layout in "
                         f"docs/analysis.md")
@@ -204,7 +216,8 @@ def save_features(features: FeatureSet, path: str | Path) -> Path:
         arrays["smiles"] = np.asarray(features.smiles, dtype=str)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    with atomic_output(path) as handle:  # a file object: numpy appends no '.npz' to the name
+        np.savez_compressed(handle, **arrays)
     return path
 
 
@@ -228,8 +241,8 @@ def analyse_features(features: FeatureSet | str | Path, out_dir: str | Path,
         source=fs.source, layer_names={k: layer.name for k, layer in enumerate(fs.layers)},
         layer_irreps={k: str(layer.irreps) for k, layer in enumerate(fs.layers)},
         figures={k: str(v.relative_to(analysis.out_dir)) for k, v in analysis.figures.items()})
-    (analysis.out_dir / "summary.json").write_text(
-        json.dumps(analysis.summary, indent=2, default=float) + "\n")
+    atomic_write_text(analysis.out_dir / "summary.json",
+                      json.dumps(analysis.summary, indent=2, default=float) + "\n")
     return analysis
 
 

@@ -19,6 +19,7 @@ from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from irrepscope.analysis.projection import Projection  # noqa: E402
+from irrepscope.files import atomic_output  # noqa: E402
 
 VIEWS = ("raw", "invariant")
 VIEW_LABELS = {"raw": "raw components", "invariant": "invariant (channel norms)"}
@@ -273,6 +274,10 @@ def figure_utilization(rows: Sequence[Mapping[str, float]], out: Path, title: st
 def _save(fig: plt.Figure, out: Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with atomic_output(out) as handle:
+            fig.savefig(handle, format=out.suffix.lstrip(".") or "png", dpi=110,
+                        bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return out

@@ -23,6 +23,7 @@ from irrepscope.analysis.seed_groups import (
 )
 from irrepscope.bench.record import markdown_table
 from irrepscope.errors import RunDirError
+from irrepscope.files import atomic_write_text
 
 # A document is a list of blocks: ("h1"|"h2"|"p"|"pre"|"warn", text), ("ul", items),
 # ("table", header, rows), ("img", path, caption). Both renderers walk the same list.
@@ -127,9 +128,9 @@ def render_html(doc: list[Block], title: str) -> str:
 def write_report(doc: list[Block], out_dir: Path, title: str) -> Path:
     """report.md and report.html of a document in ``out_dir``; returns report.html."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.md").write_text(render_markdown(doc, out_dir))
+    atomic_write_text(out_dir / "report.md", render_markdown(doc, out_dir))
     path = out_dir / "report.html"
-    path.write_text(render_html(doc, title))
+    atomic_write_text(path, render_html(doc, title))
     return path
 
 
@@ -338,7 +339,7 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
     if notes:
         doc += [("h2", "Notes"), ("ul", notes)]
     side_by_side.write_side_by_side_csv(out / side_by_side.CSV_FILE, names, summaries)
-    (out / "comparison.json").write_text(json.dumps(
+    atomic_write_text(out / "comparison.json", json.dumps(
         {"runs": summaries, "seed_groups": seed_groups_json(groups)}, indent=2,
         default=float) + "\n")
     return write_report(doc, out, "irrepscope comparison")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from irrepscope.files import atomic_output
 from irrepscope.train.init_from import describe_init, read_init_record
 
 NUMBERS = {
@@ -63,7 +64,7 @@ def side_by_side_blocks(names: Sequence[str], summaries: Sequence[dict[str, Any]
 def write_side_by_side_csv(path: Path, names: Sequence[str],
                            summaries: Sequence[dict[str, Any]]) -> Path:
     """CSV with columns number, l, then one per run (the tables of ``side_by_side_blocks``)."""
-    with open(path, "w", newline="") as handle:
+    with atomic_output(path, "w") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["number", "l", *names])
         for number in NUMBERS:

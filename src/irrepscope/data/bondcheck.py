@@ -68,8 +68,24 @@ def geometry_environments(z: np.ndarray, adj: np.ndarray) -> tuple[np.ndarray, n
     """Sorted heavy-atom environment codes of [m, n] molecules with bool adjacency [m, n, n]:
     (int64 [m, MAX_ATOMS] padded, bool [m] 'a hydrogen has not exactly one heavy neighbour')."""
     is_h = z == 1
-    heavy_nb = (adj & ~is_h[:, None, :]).sum(-1)
-    h_nb = (adj & is_h[:, None, :]).sum(-1)
+    return _environments(z, (adj & ~is_h[:, None, :]).sum(-1), (adj & is_h[:, None, :]).sum(-1))
+
+
+def edge_environments(z: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``geometry_environments`` of one molecule (z [n]) given as edges [2, E] (both
+    directions): (int64 [MAX_ATOMS], bool); memory O(n + E)."""
+    n = len(z)
+    src, dst = edges
+    heavy_nb = np.bincount(src, weights=z[dst] != 1, minlength=n).astype(np.int64)
+    h_nb = np.bincount(src, weights=z[dst] == 1, minlength=n).astype(np.int64)
+    codes, odd_h = _environments(z[None], heavy_nb[None], h_nb[None])
+    return codes[0], odd_h[0]
+
+
+def _environments(z: np.ndarray, heavy_nb: np.ndarray, h_nb: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and odd-hydrogen flags of [m, n] molecules from each atom's neighbour counts."""
+    is_h = z == 1
     code = np.where(is_h, _SENTINEL, environment_code(z, heavy_nb, h_nb))
     code.sort(axis=1)
     out = np.full((len(z), MAX_ATOMS), _SENTINEL, dtype=np.int64)

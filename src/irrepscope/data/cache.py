@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import sys
@@ -24,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from irrepscope.errors import DiskFullError
+from irrepscope.files import atomic_write_bytes, atomic_write_text, content_problem, short_reason
 
 # 2: bond indices as wide as the largest molecule needs; payload checksum
 # 3: Mulliken charges, dipoles and quadrupoles (data.targets)
@@ -75,11 +79,10 @@ def source_hashes(files: list[Path], memo_dir: Path | None = None) -> dict[str, 
             memo[str(path.resolve())], changed = entry, True
         out[path.name] = entry["sha256"]
     if changed and memo_path is not None:
-        with contextlib.suppress(OSError):  # a read-only data dir only costs the re-hash
+        # a read-only or full data dir only costs the re-hash next time
+        with contextlib.suppress(OSError, DiskFullError):
             memo_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = memo_path.with_name(f".{memo_path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(memo, indent=1, sort_keys=True))
-            os.replace(tmp, memo_path)
+            atomic_write_text(memo_path, json.dumps(memo, indent=1, sort_keys=True))
     return out
 
 
@@ -107,13 +110,15 @@ def _why_stale(old: dict, new: dict) -> str:
 
 def write_problem(folder: Path) -> str | None:
     """Why no cache file can be written in ``folder`` (None when a test file can be)."""
+    probe = folder / f".write_test.{os.getpid()}.tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write_test.{os.getpid()}.tmp"
         probe.write_bytes(b"")
-        probe.unlink()
     except OSError as err:
         return f"{type(err).__name__}: {err.strerror or err}"
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
     return None
 
 
@@ -134,23 +139,23 @@ def payload_checksum(payload: dict) -> str:
 
 
 def save(path: Path, key: str, described: dict, processed: dict) -> None:
-    """Write ``processed`` (see ``process.process``) to ``path`` through a temporary file;
-    ``CacheWriteError`` when the folder does not take it."""
+    """Write ``processed`` (see ``process.process``) to ``path`` atomically
+    (``irrepscope.files``); ``CacheWriteError`` when the folder does not take it."""
     payload = {name: torch.from_numpy(np.ascontiguousarray(processed[name])) for name in _ARRAYS}
     payload["smiles"] = "\n".join(processed["smiles"])
     payload["key"] = key
     payload["meta"] = json.dumps({**processed["meta"], "key": described})
     payload["sha256"] = payload_checksum(payload)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)  # in memory first: the size is known, errors are OSErrors
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, tmp)  # raises RuntimeError, not OSError, for an unwritable folder
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:
+        atomic_write_bytes(path, buffer.getvalue())
+    except DiskFullError as err:
+        raise CacheWriteError(f"no space left: it needs {err.needed}, {err.free} free") \
+            from None
+    except OSError as err:
         raise CacheWriteError(f"{type(err).__name__}: {str(err)[:160]}") from err
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
 
 
 def _check_payload(payload: dict, arrays: dict, smiles: list[str]) -> None:
@@ -195,7 +200,8 @@ def load(path: Path, key: str, described: dict, report: bool = True) -> dict | N
             return None
     except Exception as err:  # any failure to read means corrupt: rebuild, never use
         if report:
-            print(f"irrepscope: cache {path} is corrupt ({type(err).__name__}: "
-                  f"{str(err)[:120]}); rebuilding it", file=sys.stderr)
+            print(f"irrepscope: cache {path} is corrupt "
+                  f"({content_problem(path) or short_reason(err)}); rebuilding it",
+                  file=sys.stderr)
         return None
     return {**arrays, "smiles": smiles, "meta": meta}

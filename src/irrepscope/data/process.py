@@ -15,10 +15,16 @@ import numpy as np
 
 from irrepscope.data import bondcheck
 from irrepscope.data.graphs import (
+    BOND_TOLERANCE,
+    DENSE_MAX_ATOMS,
     MIN_DISTANCE,
     bond_adjacency,
+    both_directions,
+    close_pairs,
+    covalent_radii,
     gather_group,
     radius_adjacency,
+    radius_pairs,
     size_groups,
     squared_distances,
 )
@@ -68,6 +74,16 @@ def _geometry_pass(raw: RawMolecules, cutoff: float, progress: bool) -> dict[str
     groups = list(size_groups(raw.counts))
     with tqdm(total=m, desc="building graphs", disable=not progress, mininterval=1.0) as bar:
         for n, mols in groups:
+            if n > DENSE_MAX_ATOMS:  # one molecule at a time, in O(n) memory
+                for mol in mols:
+                    atoms = slice(ptr[mol], ptr[mol + 1])
+                    src, dst = _large_molecule(raw.z[atoms], raw.pos[atoms], pos32[atoms],
+                                               cutoff, out, mol)
+                    edge_mol.append(np.full(len(src), mol))
+                    edge_src.append(src)
+                    edge_dst.append(dst)
+                bar.update(len(mols))
+                continue
             atoms = gather_group(ptr, mols, n)
             z, pos = raw.z[atoms], raw.pos[atoms]
             d2 = squared_distances(pos)
@@ -90,6 +106,25 @@ def _geometry_pass(raw: RawMolecules, cutoff: float, progress: bool) -> dict[str
     out["edge_local"] = np.stack([np.concatenate(edge_src or [np.zeros(0, np.int64)])[order],
                                   np.concatenate(edge_dst or [np.zeros(0, np.int64)])[order]])
     return out
+
+
+def _large_molecule(z: np.ndarray, pos: np.ndarray, pos32: np.ndarray, cutoff: float,
+                    out: dict[str, np.ndarray], mol: int) -> tuple[np.ndarray, np.ndarray]:
+    """The geometry pass of one molecule above ``DENSE_MAX_ATOMS`` atoms (``graphs.close_pairs``;
+    the closest pair is looked for within the longest possible bond and MIN_DISTANCE, and is
+    infinitely far beyond them); fills ``out[...][mol]``, returns the bonds (source, target)."""
+    r = covalent_radii()[z]
+    i, j, d2 = close_pairs(pos, max(2 * float(r.max()) + BOND_TOLERANCE, MIN_DISTANCE))
+    if len(d2):
+        first = np.flatnonzero(d2 == d2.min())[0]  # sorted by (i, j): the dense pass's argmin
+        out["min_dist"][mol] = np.sqrt(d2[first])
+        out["close_pair"][mol] = (i[first], j[first])
+    bonded = np.sqrt(d2) <= r[i] + r[j] + BOND_TOLERANCE
+    edges = both_directions(i[bonded], j[bonded])
+    out["bond_count"][mol] = edges.shape[1]
+    out["radius_count"][mol] = 2 * len(radius_pairs(pos32.astype(np.float64), cutoff)[0])
+    out["codes"][mol], out["odd_h"][mol] = bondcheck.edge_environments(z, edges)
+    return edges[0], edges[1]
 
 
 def _smiles_pass(raw: RawMolecules, geo: dict, progress: bool) -> tuple[dict, list[dict]]:

@@ -16,13 +16,14 @@ import numpy as np
 
 from irrepscope.data.qm9 import qm9_source_files
 from irrepscope.errors import DataError
+from irrepscope.files import atomic_output
 
 
 def copy_qm9_lines(src: Path, dest: Path, keep: Collection[int]) -> None:
     """Copy the header of the CSV part ``src`` and its molecules (lines after the header, from
     0) whose index is in ``keep`` to ``dest``; reading stops after the last one kept."""
     last = max(keep, default=-1)
-    with open(src) as fin, open(dest, "w") as fout:
+    with open(src) as fin, atomic_output(dest, "w") as fout:
         fout.write(fin.readline())
         for i, line in enumerate(fin):
             if i > last:

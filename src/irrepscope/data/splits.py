@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from irrepscope.errors import DataError
+from irrepscope.files import atomic_output
 
 DEFAULT_SEED = 21616
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -66,9 +67,9 @@ def make_split(num_items: int, seed: int | None = DEFAULT_SEED,
 
 
 def save_split(split: Split, path: str | Path) -> Path:
-    """Write ``split`` to ``path`` (.npz; loaded without pickle)."""
+    """Write ``split`` to ``path`` (.npz; loaded without pickle), atomically."""
     path = Path(path)
-    with open(path, "wb") as f:  # a file object: numpy appends no '.npz' to the name
+    with atomic_output(path) as f:  # a file object: numpy appends no '.npz' to the name
         np.savez(f, train=split.train, val=split.val, test=split.test,
                  seed=np.int64(split.seed), fractions=np.asarray(split.fractions, np.float64),
                  subset=np.int64(-1 if split.subset is None else split.subset))

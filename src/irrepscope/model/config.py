@@ -8,7 +8,9 @@ training split). ``readout_init``: ``random`` (the paper's) or ``zero`` (the rea
 zero, so an untrained model predicts its energy reference exactly). ``orders`` sets the orders of
 the edge spherical harmonics and, unless ``hidden_orders`` is given, of the hidden features too;
 ``hidden_orders`` (null: the same as ``orders``) sets the hidden features' orders alone (a
-pruned model keeps the spherical harmonics while dropping hidden orders).
+pruned model keeps the spherical harmonics while dropping hidden orders). ``num_layers`` >= 0:
+the model has the input block and ``num_layers + 1`` residual blocks (``num_layers + 2``
+interaction blocks; 0 is the smallest model, two blocks, as ``irrepscope model info`` shows).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from irrepscope.errors import ConfigError
+from irrepscope.errors import ConfigError, quoted
 
 MAX_ORDER = 10
 SH_BACKENDS = ("auto", "torch", "triton", "e3nn")
@@ -99,12 +101,13 @@ class ModelConfig:
             raise ConfigError(f"model.irrep_dropout must be in [0, 1), got {self.irrep_dropout}")
         if self.sh_backend not in SH_BACKENDS:
             raise ConfigError(
-                f"model.sh_backend must be one of {', '.join(SH_BACKENDS)}, got {self.sh_backend!r}"
+                f"model.sh_backend must be one of {', '.join(SH_BACKENDS)}, "
+                f"got {quoted(self.sh_backend)}"
             )
         if self.tensor_product not in TENSOR_PRODUCTS:
             raise ConfigError(
                 f"model.tensor_product must be one of {', '.join(TENSOR_PRODUCTS)}, "
-                f"got {self.tensor_product!r}"
+                f"got {quoted(self.tensor_product)}"
             )
         if self.tensor_product == "cueq":  # fail at load, before data and training start
             from irrepscope.model.cueq_message import require_cuequivariance
@@ -114,12 +117,12 @@ class ModelConfig:
                               ("readout_init", READOUT_INITS)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"model.{name} must be one of {', '.join(choices)}, "
-                                  f"got {getattr(self, name)!r}")
+                                  f"got {quoted(getattr(self, name))}")
         if self.aggregate == "always" and self.tensor_product != "fused":
             raise ConfigError(f"model.aggregate 'always' needs model.tensor_product 'fused' "
-                              f"(got {self.tensor_product!r}); use aggregate: auto or never")
+                              f"(got {quoted(self.tensor_product)}); use aggregate: auto or never")
         if not isinstance(self.gate, bool):
-            raise ConfigError(f"model.gate must be true or false, got {self.gate!r}")
+            raise ConfigError(f"model.gate must be true or false, got {quoted(self.gate)}")
         return self
 
     @property
@@ -130,19 +133,21 @@ class ModelConfig:
 
 def _validate_orders(orders: Any, name: str = "model.orders") -> list[int]:
     if isinstance(orders, (str, bytes)) or not hasattr(orders, "__iter__"):
-        raise ConfigError(f"{name} must be a list of integers like [0, 1, 2], got {orders!r}")
+        raise ConfigError(f"{name} must be a list of integers like [0, 1, 2], "
+                          f"got {quoted(orders)}")
     values = list(orders)
     if not values:
         raise ConfigError(f"{name} is empty; give at least [0]")
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must contain integers, got {value!r} in {values}")
+            raise ConfigError(f"{name} must contain integers, got {quoted(value)} in "
+                              f"{quoted(values)}")
         if not 0 <= value <= MAX_ORDER:
             raise ConfigError(
-                f"{name}: order {value} is outside 0..{MAX_ORDER} (in {values})"
+                f"{name}: order {value} is outside 0..{MAX_ORDER} (in {quoted(values)})"
             )
     if len(set(values)) != len(values):
-        raise ConfigError(f"{name} must be distinct, got {values}")
+        raise ConfigError(f"{name} must be distinct, got {quoted(values)}")
     if 0 not in values:
         raise ConfigError(
             f"{name} must include 0 (the energy is read out from the l=0 channels), "
@@ -153,14 +158,14 @@ def _validate_orders(orders: Any, name: str = "model.orders") -> list[int]:
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"model.{name} must be an integer, got {value!r}")
+        raise ConfigError(f"model.{name} must be an integer, got {quoted(value)}")
     if value < minimum:
         raise ConfigError(f"model.{name} must be >= {minimum}, got {value}")
 
 
 def _check_float(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"model.{name} must be a number, got {value!r}")
+        raise ConfigError(f"model.{name} must be a number, got {quoted(value)}")
     value = float(value)
     if not math.isfinite(value):
         raise ConfigError(f"model.{name} must be finite, got {value}")

@@ -34,7 +34,8 @@ SUMMARY_FILE = Path("analysis") / "summary.json"
 
 
 def parse_orders(text: str) -> list[int]:
-    """'1,2' -> [1, 2]: the orders of ``--drop`` (``ConfigError`` for anything else)."""
+    """'2,1,2' -> [1, 2]: the orders of ``--drop``, sorted, each once (``ConfigError`` for
+    anything else)."""
     try:
         orders = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -42,7 +43,7 @@ def parse_orders(text: str) -> list[int]:
             from None
     if not orders:
         raise ConfigError(f"--drop takes comma-separated orders such as 3,4; got {text!r}")
-    return orders
+    return sorted(set(orders))
 
 
 def analysis_numbers(run_dir: Path, orders: Sequence[int]) -> dict[int, float] | None:

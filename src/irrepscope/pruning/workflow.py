@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import lightning as L
 import torch
 
 from irrepscope.errors import ConfigError, RunDirError
+from irrepscope.files import atomic_copy
 from irrepscope.model.gnn import EquivariantGNN, build_model
 from irrepscope.model.prune import pruned_config, pruned_state_dict, unused_sh_orders
 from irrepscope.pruning.orders import AUTO_THRESHOLD, auto_drop
@@ -36,13 +36,14 @@ from irrepscope.train.baseline import BASELINE_FILE, run_baseline
 from irrepscope.train.config import RunConfig, config_differences, load_config
 from irrepscope.train.datamodule import SPLIT_FILE
 from irrepscope.train.module import evaluate
+from irrepscope.train.ownership import clear_run_files, run_files
 from irrepscope.train.run import (
     TEST_METRICS_FILE,
     VERSIONS_FILE,
     environment_versions,
     load_run_dataset,
     load_run_split,
-    load_trained_model,
+    load_trained_checkpoint,
     read_run_config,
     read_test_metrics,
     train,
@@ -97,8 +98,10 @@ def open_source(run_dir: str | Path, checkpoint: str = "best", progress: bool = 
         raise RunDirError(f"{run_dir} has no finished checkpoint (best.ckpt and last.ckpt are "
                           f"written at the end of every training epoch); let its training "
                           f"finish an epoch, or train it first")
-    model, config = load_trained_model(run_dir, checkpoint)
-    return Source(run_dir, checkpoint, model, config, load_run_dataset(run_dir, progress),
+    model, config, loaded = load_trained_checkpoint(run_dir, checkpoint)
+    name = loaded.stem if loaded.parent == run_dir and loaded.stem in ("best", "last") \
+        else str(loaded)  # the one loaded: last when best.ckpt is missing or damaged
+    return Source(run_dir, name, model, config, load_run_dataset(run_dir, progress),
                   load_run_split(run_dir))
 
 
@@ -189,7 +192,7 @@ def write_untrained_run(out: Path, config: RunConfig, model: EquivariantGNN, sou
     out.mkdir(parents=True, exist_ok=True)
     write_run_config(config, out)
     atomic_write_text(out / VERSIONS_FILE, json.dumps(environment_versions(), indent=2) + "\n")
-    shutil.copyfile(source.run_dir / SPLIT_FILE, out / SPLIT_FILE)
+    atomic_copy(source.run_dir / SPLIT_FILE, out / SPLIT_FILE)
     baseline = run_baseline(source.run_dir, source.dataset)
     atomic_write_text(out / BASELINE_FILE, json.dumps(baseline, indent=2) + "\n")
     checkpoint = {"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
@@ -210,16 +213,37 @@ def write_untrained_run(out: Path, config: RunConfig, model: EquivariantGNN, sou
     atomic_write_text(out / TEST_METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
 
 
-def _check_out(out: Path, source_dir: Path, resume: bool) -> None:
+def _check_out(out: Path, source_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse an --out holding run files that are not a prune of ``source_dir`` stopped
+    before its first fine-tuning epoch (which starts over), unless ``overwrite``."""
     if out.resolve() == source_dir.resolve():
         raise RunDirError(f"--out {out} is the run being pruned; choose a new directory")
     if resume:
+        if overwrite:
+            raise ConfigError("--overwrite starts afresh and --resume continues; give one")
         if not (out / PRUNED_FROM_FILE).exists():
             raise RunDirError(f"cannot resume {out}: it has no {PRUNED_FROM_FILE}, so it is not "
                               f"a pruned run (start it with irrepscope prune, without --resume)")
-    elif (out / "last.ckpt").exists():  # a prune stopped before its first epoch starts over
-        raise RunDirError(f"{out} already holds a run; choose another --out, or pass --resume "
-                          f"to continue its fine-tuning")
+        return
+    present = run_files(out)
+    if overwrite or not present:
+        clear_run_files(out)
+        return
+    if (out / "last.ckpt").exists():
+        raise RunDirError(f"{out} already holds a run; choose another --out, pass --resume to "
+                          f"continue its fine-tuning, or --overwrite to replace it")
+    if _recorded_source(out) != str(source_dir.resolve()):
+        raise RunDirError(f"{out} holds {', '.join(present)}, not from a prune of {source_dir}; "
+                          f"choose another --out, or pass --overwrite to replace them")
+    clear_run_files(out)  # this prune, stopped before its first fine-tuning epoch: start over
+
+
+def _recorded_source(out: Path) -> str | None:
+    """The source run named by ``out``'s pruned_from.json (None: none, or unreadable)."""
+    try:
+        return json.loads((out / PRUNED_FROM_FILE).read_text()).get("source_run")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def check_schedule(config: RunConfig, num_train: int) -> None:
@@ -241,12 +265,13 @@ def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
               threshold: float = AUTO_THRESHOLD, drop_sh: bool = False,
               overrides: Iterable[str] = (), checkpoint: str = "best", resume: bool = False,
               speed_batches: int = SPEED_BATCHES, command: str = "",
-              progress: bool = False) -> Path:
+              progress: bool = False, overwrite: bool = False) -> Path:
     """Prune ``run_dir`` into the run directory ``out`` (see the module text); returns ``out``.
 
     Exactly one of ``drop`` (orders) and ``auto`` (the rule, with ``threshold``) chooses the
     orders; ``drop_sh`` drops them from the spherical harmonics too; ``epochs`` >= 0 of
-    fine-tuning. ``resume`` continues an interrupted fine-tuning of ``out``.
+    fine-tuning. ``resume`` continues an interrupted fine-tuning of ``out``; ``overwrite``
+    replaces the run files of another run there (``train.ownership``).
     """
     out = Path(out)
     if (drop is None) == (not auto):
@@ -255,7 +280,7 @@ def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
         raise ConfigError(f"--epochs must be an integer >= 0, got {epochs!r}")
     if speed_batches < 0:
         raise ConfigError(f"--speed-batches must be >= 0 (0: no timing), got {speed_batches}")
-    _check_out(out, Path(run_dir), resume)
+    _check_out(out, Path(run_dir), resume, overwrite)
     if resume:
         return _resume(out, epochs, overrides, command)
     source = open_source(run_dir, checkpoint, progress)
@@ -271,7 +296,7 @@ def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
     print(f"irrepscope: pruning orders {sorted(drop)} from {source.run_dir} "
           f"({'hidden features and spherical harmonics' if drop_sh else 'hidden features'}); "
           f"measuring both models", file=sys.stderr)
-    record = {"source_run": str(source.run_dir.resolve()), "source_checkpoint": checkpoint,
+    record = {"source_run": str(source.run_dir.resolve()), "source_checkpoint": source.checkpoint,
               "source_epochs_trained": _epochs_trained(source.run_dir), "run_dir": str(out),
               "dropped_orders": sorted(drop), "from_spherical_harmonics": drop_sh,
               "rule": rule, "orders_before": _orders(source.config),
@@ -282,7 +307,8 @@ def prune_run(run_dir: str | Path, out: str | Path, *, epochs: int,
         write_untrained_run(out, config, pruned, source, record["errors"]["pruned"])
     else:
         out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source.run_dir / SPLIT_FILE, out / SPLIT_FILE)  # the very same split
+        write_run_config(config, out)  # first: the folder holds this run (train.ownership)
+        atomic_copy(source.run_dir / SPLIT_FILE, out / SPLIT_FILE)  # the very same split
         write_record(out, record)  # before training: a resume finds the numbers from before
         train(config, out, callbacks=[StartFrom(pruned.state_dict())])
     return _finish(out, record)
@@ -293,7 +319,7 @@ def _choose_orders(source: Source, drop: Sequence[int] | None, auto: bool, thres
     """(orders to drop, the rule's record): ``drop`` as given, or the rule of ``auto``."""
     if not auto:
         assert drop is not None
-        return list(drop), {"kind": "given", "text": "orders given with --drop"}
+        return sorted(set(drop)), {"kind": "given", "text": "orders given with --drop"}
     batch_size = source.config.train.eval_batch_size or source.config.train.batch_size
     return auto_drop(source.run_dir, source.model, source.graphs("val"), source.config.seed,
                      batch_size, threshold, progress)

@@ -9,8 +9,9 @@ A config file has four top-level keys (all optional, defaults are the paper's Ta
 
 Unknown keys, wrong types and out-of-range values raise ``ConfigError`` naming the key and the
 valid choices. Overrides ``"a.b=value"`` (the CLI's ``--set``) are applied before validation;
-the value is parsed with ``yaml.safe_load`` (``--set model.orders=[0,3,4]``, ``--set
-data.subset=null``).
+the value is parsed as YAML (``--set model.orders=[0,3,4]``, ``--set data.subset=null``). Files
+and values are read by ``config_yaml.load_config_yaml``: a key given twice and YAML aliases are
+errors, and messages quote values cut short (``errors.quoted``).
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from irrepscope.errors import ConfigError
+from irrepscope.errors import ConfigError, quoted
 from irrepscope.model.config import ModelConfig
+from irrepscope.train.config_yaml import load_config_yaml
 from irrepscope.train.schedules import check_schedule_settings
 from irrepscope.train.target_weights import check_target_weights
 
+MAX_SEED = 2**32 - 1  # numpy's and Lightning's seed_everything's largest seed
 _YAML_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "16-true", "bf16-mixed", "bf16-true")
 # Settings that may change between a run and its --resume (how it runs, not what it computes).
@@ -69,7 +72,7 @@ class DataConfig:
     def validate(self) -> DataConfig:
         """Range checks beyond types; returns ``self``."""
         if self.source not in ("qm9", "xyz"):
-            raise ConfigError(f"data.source must be 'qm9' or 'xyz', got {self.source!r}")
+            raise ConfigError(f"data.source must be 'qm9' or 'xyz', got {quoted(self.source)}")
         if self.source == "xyz" and not self.xyz:
             raise ConfigError("data.source is 'xyz' but data.xyz (the extxyz file) is not set")
         _positive("data.cutoff", self.cutoff)
@@ -147,16 +150,16 @@ class TrainConfig:
             _positive("train.gradient_clip_val", self.gradient_clip_val)
         if isinstance(self.devices, str) and self.devices != "auto":
             raise ConfigError(f"train.devices must be a positive integer or 'auto', "
-                              f"got {self.devices!r}")
+                              f"got {quoted(self.devices)}")
         if isinstance(self.devices, int) and self.devices < 1:
             raise ConfigError(f"train.devices must be >= 1, got {self.devices}")
         self.precision = str(self.precision)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)}, "
-                              f"got {self.precision!r}")
+                              f"got {quoted(self.precision)}")
         if isinstance(self.deterministic, str) and self.deterministic != "warn":
             raise ConfigError(f"train.deterministic must be true, false or 'warn', "
-                              f"got {self.deterministic!r}")
+                              f"got {quoted(self.deterministic)}")
         if self.tensorboard and not any(importlib.util.find_spec(m)
                                         for m in ("tensorboard", "tensorboardX")):
             raise ConfigError("train.tensorboard is true but neither tensorboard nor tensorboardX "
@@ -189,14 +192,15 @@ class RunConfig:
         values = _mapping("config", values)
         _check_keys("", values, {"seed", "data", "model", "train"})
         seed = _coerce("seed", values.get("seed", 21616), int)
-        if seed < 0:
-            raise ConfigError(f"seed must be >= 0, got {seed}")
+        if not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"seed must be from 0 to {MAX_SEED}, got {quoted(seed)}")
         data = _build(DataConfig, "data", _mapping("data", values.get("data") or {})).validate()
         model = ModelConfig.from_dict(_mapping("model", values.get("model") or {}))
         train = _build(TrainConfig, "train", _mapping("train", values.get("train") or {}))
         config = cls(seed=seed, data=data, model=model, train=train.validate())
-        if data.split_seed is not None and data.split_seed < 0:
-            raise ConfigError(f"data.split_seed must be >= 0, got {data.split_seed}")
+        if data.split_seed is not None and not 0 <= data.split_seed <= MAX_SEED:
+            raise ConfigError(f"data.split_seed must be from 0 to {MAX_SEED}, got "
+                              f"{quoted(data.split_seed)}")
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -236,7 +240,9 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{data[err.start]:02x} "
                           f"on line {line}); save it with UTF-8 encoding") from None
     try:
-        return yaml.safe_load(text)
+        return load_config_yaml(text)
+    except ConfigError as err:
+        raise ConfigError(f"config file {path}, {err}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
 
@@ -256,23 +262,26 @@ def apply_overrides(values: Mapping[str, Any], overrides: Iterable[str]) -> dict
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"override {item!r} must look like section.key=value "
+            raise ConfigError(f"override {quoted(item)} must look like section.key=value "
                               f"(e.g. train.max_epochs=5)")
         try:
-            value = yaml.safe_load(text)
+            value = load_config_yaml(text)
+        except ConfigError as err:
+            raise ConfigError(f"override {quoted(item)}: {err}") from None
         except yaml.YAMLError as err:
-            raise ConfigError(f"override {item!r}: value is not valid YAML: {err}") from None
+            raise ConfigError(f"override {quoted(item)}: value is not valid YAML: {err}") \
+                from None
         parts = key.split(".")
         if parts[0] == "seed" and len(parts) == 1:
             out["seed"] = value
             continue
         sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
         if parts[0] not in sections or len(parts) != 2:
-            raise ConfigError(f"override {item!r}: unknown key {key!r}; valid keys: seed, "
+            raise ConfigError(f"override {quoted(item)}: unknown key {key!r}; valid keys: seed, "
                               f"{', '.join(f'{s}.<key>' for s in sections)}")
         known = {f.name for f in dataclasses.fields(sections[parts[0]])}
         if parts[1] not in known:
-            raise ConfigError(f"override {item!r}: unknown key {key!r}; valid keys in "
+            raise ConfigError(f"override {quoted(item)}: unknown key {key!r}; valid keys in "
                               f"{parts[0]}: {', '.join(sorted(known))}")
         section = out.get(parts[0]) or {}
         out[parts[0]] = {**_mapping(parts[0], section), parts[1]: value}
@@ -298,7 +307,7 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _mapping(name: str, values: Any) -> dict[str, Any]:
     if not isinstance(values, Mapping):
         raise ConfigError(f"{name}: expected a mapping of settings, got {type(values).__name__} "
-                          f"({values!r})")
+                          f"({quoted(values)})")
     return dict(values)
 
 
@@ -332,42 +341,42 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
                 return _coerce(name, value, option)
             except ConfigError:
                 continue
-        raise ConfigError(f"{name} must be {_describe(hint)}, got {value!r}")
+        raise ConfigError(f"{name} must be {_describe(hint)}, got {quoted(value)}")
     if origin is Literal:
         if value not in typing.get_args(hint):
             raise ConfigError(f"{name} must be one of {', '.join(map(repr, typing.get_args(hint)))}"
-                              f", got {value!r}")
+                              f", got {quoted(value)}")
         return value
     if origin is dict:
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{name} must be a mapping like {{energy: 1.0}}, got {value!r}")
+            raise ConfigError(f"{name} must be a mapping like {{energy: 1.0}}, got {quoted(value)}")
         key_hint, value_hint = typing.get_args(hint)
         return {_coerce(f"{name} key", k, key_hint): _coerce(f"{name}.{k}", v, value_hint)
                 for k, v in value.items()}
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name} must be a list, got {value!r}")
+            raise ConfigError(f"{name} must be a list, got {quoted(value)}")
         (inner, *_) = typing.get_args(hint) or (Any,)
         return [_coerce(f"{name}[{i}]", v, inner) for i, v in enumerate(value)]
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false, got {value!r}")
+            raise ConfigError(f"{name} must be true or false, got {quoted(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be an integer, got {value!r}")
+            raise ConfigError(f"{name} must be an integer, got {quoted(value)}")
         return value
     if hint is float:
         if isinstance(value, str) and _YAML_FLOAT.fullmatch(value.strip()):
             value = float(value)  # YAML 1.1 reads 5e-4 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name} must be a number, got {value!r}")
+            raise ConfigError(f"{name} must be a number, got {quoted(value)}")
         if not math.isfinite(value):
-            raise ConfigError(f"{name} must be finite, got {value!r}")
+            raise ConfigError(f"{name} must be finite, got {quoted(value)}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{name} must be a string, got {value!r}")
+            raise ConfigError(f"{name} must be a string, got {quoted(value)}")
         return value
     if hint is Any:
         return value

@@ -105,13 +105,6 @@ def check_split(split: Split, config: RunConfig, path: Path, num_items: int) -> 
     return split
 
 
-def save_split_atomic(split: Split, path: Path) -> None:
-    """Write ``split`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    save_split(split, tmp)
-    os.replace(tmp, path)
-
-
 class QM9DataModule(L.LightningDataModule):
     """Train/val/test loaders of PyG batches for a run directory (split in ``split.npz``)."""
 
@@ -134,7 +127,7 @@ class QM9DataModule(L.LightningDataModule):
             check_split(load_split(self.split_path), self.config, self.split_path, len(dataset))
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_split_atomic(split_for(self.config, len(dataset)), self.split_path)
+        save_split(split_for(self.config, len(dataset)), self.split_path)
 
     def setup(self, stage: str | None = None) -> None:
         """(Every rank) load the data set and the saved split."""

@@ -33,23 +33,26 @@ import yaml
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from irrepscope.data.splits import Split, load_split
-from irrepscope.errors import ConfigError, RunDirError
+from irrepscope.errors import RunDirError
 from irrepscope.model.gnn import EquivariantGNN, build_model
 from irrepscope.model.info import check_model_fits
 from irrepscope.train.baseline import CompositionBaseline, baseline_metrics, format_run_summary
 from irrepscope.train.callbacks import RunDirCallback
-from irrepscope.train.config import (
-    RESUMABLE_KEYS,
-    RunConfig,
-    config_differences,
-    load_config,
-)
+from irrepscope.train.config import RunConfig, load_config
 from irrepscope.train.datamodule import SPLIT_FILE, QM9DataModule, cached_dataset
 from irrepscope.train.ema import WeightAverage
 from irrepscope.train.init_from import apply_init, init_for_run, read_init_record
 from irrepscope.train.module import EnergyModule, model_state_dict
+from irrepscope.train.ownership import (
+    CONFIG_FILE,
+    TEST_METRICS_FILE,
+    VERSIONS_FILE,
+    check_run_dir,
+    remove_requeue_checkpoints,
+)
 from irrepscope.train.run_records import (
     atomic_write_text,
     load_checkpoint,
@@ -59,16 +62,17 @@ from irrepscope.train.run_records import (
     repair_run_dir,
 )
 from irrepscope.train.seeds import SeedSpec
+from irrepscope.train.stop_callback import StopAtBatchEnd
+from irrepscope.train.stopping import Stopped, raise_if_signalled, stopped_in_training
 from irrepscope.train.target_baseline import TargetBaselines, target_baseline_metrics
 
-CONFIG_FILE = "config.yaml"
-VERSIONS_FILE = "versions.json"
-TEST_METRICS_FILE = "test_metrics.json"
 # Lightning chatter hidden during a run (messages, not errors): the run directory has the facts.
 _QUIET = ("sync_dist", "does not have many workers", "The number of training batches",
           "Checkpoint directory", "GPU available but not used", "LOCAL_RANK", "srun",
           "LeafSpec", "weights_only")
-_CHATTY_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+_CHATTY_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                   "lightning.pytorch.trainer.connectors.signal_connector",  # "Received SIGTERM"
+                   "lightning.pytorch.trainer.connectors.checkpoint_connector")
 
 
 @contextlib.contextmanager
@@ -139,7 +143,8 @@ def make_trainer(config: RunConfig, run_dir: Path, callbacks: Sequence[L.Callbac
         gradient_clip_val=t.gradient_clip_val, enable_progress_bar=t.progress_bar,
         enable_checkpointing=True, num_sanity_val_steps=0, use_distributed_sampler=False,
         enable_model_summary=False, default_root_dir=str(run_dir), logger=loggers,
-        callbacks=[CompositionBaseline(run_dir), TargetBaselines(run_dir), RunDirCallback(run_dir),
+        callbacks=[StopAtBatchEnd(), CompositionBaseline(run_dir), TargetBaselines(run_dir),
+                   RunDirCallback(run_dir),
                    *([WeightAverage(t.ema_decay)] if t.ema_decay is not None else []),
                    *callbacks],
     )
@@ -150,43 +155,43 @@ def _limit(value: int | float) -> int | float | None:
     return None if value == 1.0 and isinstance(value, float) else value
 
 
-def _check_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> None:
-    """Refuse to overwrite a trained run, or to resume one with a different model/data/seed."""
-    last = run_dir / "last.ckpt"
-    if not resume:
-        if last.exists():
-            raise RunDirError(f"{run_dir} already holds a run (last.ckpt); pass --resume to "
-                              f"continue it or choose another --run-dir")
-        return
-    if not last.exists() and not (run_dir / "best.ckpt").exists():
-        raise RunDirError(f"cannot resume: {last} is missing (it is written at the end of "
-                          f"every epoch by `irrepscope train`)")
-    changed = [k for k in config_differences(read_run_config(run_dir), config)
-               if k not in RESUMABLE_KEYS]
-    if changed:
-        raise ConfigError(f"cannot resume {run_dir} with a different config: {', '.join(changed)}"
-                          f" changed (only {', '.join(sorted(RESUMABLE_KEYS))} may change)")
-
-
 def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
           callbacks: Sequence[L.Callback] = (), init_from: str | Path | None = None,
-          init_partial: bool = False) -> Path:
+          init_partial: bool = False, overwrite: bool = False) -> Path:
     """Train ``config`` into ``run_dir`` (or continue it from ``last.ckpt``); returns run_dir.
 
     ``init_from``: a run directory or checkpoint whose matching weights start the run
-    (``irrepscope.train.init_from``; not re-applied on resume).
+    (``irrepscope.train.init_from``; not re-applied on resume). A folder holding run files
+    of another run is refused unless ``overwrite`` (``irrepscope.train.ownership``).
     """
     run_dir = Path(run_dir)
-    _check_run_dir(config, run_dir, resume)
+    check_run_dir(config, run_dir, resume, overwrite, clear=_is_rank_zero())
     check_model_fits(config.model)  # before anything is written
     init = init_for_run(config, run_dir, resume, init_from, init_partial, _is_rank_zero())
     start_from = _resume_checkpoint(run_dir) if resume else None
     if _is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(run_dir)  # of a run killed before its first checkpoint
+        removed = remove_requeue_checkpoints(run_dir)
+        if removed:
+            print(f"irrepscope: removed {', '.join(removed)} from {run_dir}: Lightning's "
+                  f"mid-epoch checkpoints of a SLURM requeue; the run continues from last.ckpt",
+                  file=sys.stderr)
         write_run_config(config, run_dir)
         atomic_write_text(run_dir / VERSIONS_FILE,
                           json.dumps(environment_versions(), indent=2) + "\n")
+    try:
+        _fit_and_test(config, run_dir, resume, callbacks, init, start_from)
+    except (SIGTERMException, Stopped) as err:  # SIGTERMException alone would exit with 0
+        raise stopped_in_training(run_dir, config.train.max_epochs, getattr(err, "signum", None),
+                                  _is_rank_zero()) from None
+    return run_dir
+
+
+def _fit_and_test(config: RunConfig, run_dir: Path, resume: bool,
+                  callbacks: Sequence[L.Callback], init: Any, start_from: Path | None) -> None:
+    """The Lightning part of ``train``: fit, test best.ckpt, write test_metrics.json; a signal
+    stops it at the next batch boundary (``train.stopping``)."""
     with _quiet_lightning():
         L.seed_everything(config.seed, workers=True, verbose=False)
         module = EnergyModule(config)
@@ -201,13 +206,14 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False,
         trainer = make_trainer(config, run_dir, callbacks)
         trainer.fit(module, datamodule=datamodule, weights_only=True,
                     ckpt_path=str(start_from) if start_from else None)
+        raise_if_signalled()  # Lightning forgets a signal that came as fit was ending
         checkpoint, ckpt = load_run_checkpoint(run_dir, "best")
         trainer.test(module, datamodule=datamodule, ckpt_path=str(checkpoint), verbose=False,
                      weights_only=True)
+        raise_if_signalled()
     if trainer.is_global_zero:
         metrics = _write_test_metrics(run_dir, module, checkpoint, ckpt)
         print(f"irrepscope: {run_dir}: {format_run_summary(metrics)}", file=sys.stderr)
-    return run_dir
 
 
 def _resume_checkpoint(run_dir: Path) -> Path:
@@ -255,14 +261,15 @@ def train_from_config_file(config_path: str | Path, overrides: Iterable[str] = (
                            run_dir: str | Path | None = None, resume: bool = False,
                            devices: int | None = None, strategy: str | None = None,
                            accelerator: str | None = None, init_from: str | Path | None = None,
-                           init_partial: bool = False) -> Path:
+                           init_partial: bool = False, overwrite: bool = False) -> Path:
     """``irrepscope train``: load config + overrides, train; run_dir defaults to runs/<stem>."""
     extra = [f"train.{k}={v}" for k, v in
              (("devices", devices), ("strategy", strategy), ("accelerator", accelerator))
              if v is not None]
     config = load_config(config_path, [*overrides, *extra])
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / Path(config_path).stem
-    return train(config, run_dir, resume=resume, init_from=init_from, init_partial=init_partial)
+    return train(config, run_dir, resume=resume, init_from=init_from, init_partial=init_partial,
+                 overwrite=overwrite)
 
 
 def load_trained_model(run_dir: str | Path, checkpoint: str | Path = "best"
@@ -272,19 +279,26 @@ def load_trained_model(run_dir: str | Path, checkpoint: str | Path = "best"
     ``checkpoint``: ``"best"``, ``"last"`` (the other one is used, with a note on stderr, when
     that file is damaged) or a path to a ``.ckpt`` file.
     """
+    model, config, _ = load_trained_checkpoint(run_dir, checkpoint)
+    return model, config
+
+
+def load_trained_checkpoint(run_dir: str | Path, checkpoint: str | Path = "best"
+                            ) -> tuple[EquivariantGNN, RunConfig, Path]:
+    """``load_trained_model`` and the path of the checkpoint it loaded."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     if str(checkpoint) in ("best", "last"):
-        _, ckpt = load_run_checkpoint(run_dir, str(checkpoint))
+        loaded, ckpt = load_run_checkpoint(run_dir, str(checkpoint))
     else:
-        ckpt = load_checkpoint(checkpoint)
+        loaded, ckpt = Path(checkpoint), load_checkpoint(checkpoint)
     state = model_state_dict(ckpt)
     model = build_model(config)
     dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
     if len(dtypes) == 1:
         model = model.to(dtypes.pop())
     model.load_state_dict(state)
-    return model.eval(), config
+    return model.eval(), config, loaded
 
 
 def load_run_split(run_dir: str | Path) -> Split:

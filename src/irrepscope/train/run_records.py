@@ -12,18 +12,16 @@ Each epoch, rank 0 commits in this order:
 A kill before step 2 leaves the previous epoch committed, and ``--resume`` trains the epoch
 again; a kill after it leaves ``best.ckpt``/``metrics.csv`` behind ``last.ckpt``, and
 ``repair_run_dir`` (run by ``--resume`` before training) rewrites both from last.ckpt's record.
-Leftover temporary files are deleted on resume. ``load_checkpoint`` is the one reader of
-checkpoints: a missing, truncated, overwritten (checksum) or refused (holds objects other than
-tensors and plain data) file gives one ``RunDirError`` naming it.
+Leftover temporary files (``irrepscope.files``) are deleted on resume. ``load_checkpoint`` is
+the one reader of checkpoints: a missing, truncated, overwritten (checksum) or refused (holds
+objects other than tensors and plain data) file gives one ``RunDirError`` naming it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
-import os
 import pickle
 import re
 import sys
@@ -34,6 +32,13 @@ from typing import Any
 import torch
 
 from irrepscope.errors import RunDirError
+from irrepscope.files import (  # noqa: F401  (re-exported: the run records' writers)
+    atomic_write_bytes,
+    atomic_write_text,
+    content_problem,
+    remove_stale_temporaries,
+    short_reason,
+)
 
 METRICS_FILE = "metrics.csv"
 METRIC_COLUMNS = ("epoch", "step", "train_mse", "train_mae", "train_mae_mev", "val_mse",
@@ -41,53 +46,6 @@ METRIC_COLUMNS = ("epoch", "step", "train_mse", "train_mae", "train_mae_mev", "v
 TARGET_COLUMN = re.compile(r"(train|val)_(loss|(charges|dipole|quadrupole)_\w+)$")
 CHECKSUM_KEY = "irrepscope_sha256"
 RECORD_KEY = "RunDirCallback"  # the callback's state key in checkpoint["callbacks"]
-RECORD_FILES = ("last.ckpt", "best.ckpt", METRICS_FILE, "test_metrics.json", "config.yaml",
-                "versions.json")
-STALE_PATTERNS = (*(f".{name}.*.tmp" for name in RECORD_FILES), ".split.*.tmp.npz")
-
-
-# --- atomic files ----------------------------------------------------------------------------
-def _write_temp(path: Path, data: bytes) -> Path:
-    """``data`` in ``.<name>.<pid>.tmp`` beside ``path``, flushed to disk; returns that path."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    """Rename ``tmp`` onto ``path`` and flush the directory entry."""
-    os.replace(tmp, path)
-    with contextlib.suppress(OSError):  # not every file system lets a directory be fsynced
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a flushed temporary file in the same folder and a rename."""
-    _replace(_write_temp(Path(path), data), Path(path))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode())
-
-
-def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Delete temporary files of the records left by a killed process; returns them."""
-    stale = [p for pattern in STALE_PATTERNS for p in Path(run_dir).glob(pattern)]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
 
 
 # --- metrics.csv -----------------------------------------------------------------------------
@@ -175,20 +133,12 @@ def checkpoint_bytes(checkpoint: dict[str, Any]) -> bytes:
 
 def _is_zip(path: Path) -> bool:
     """Whether ``path`` starts like the zip archive ``torch.save`` writes."""
-    with open(path, "rb") as handle:
-        return handle.read(4) == b"PK\x03\x04"
+    return content_problem(path) is None
 
 
 def _damaged(path: Path, err: Exception) -> str:
     """The one-line message of a checkpoint that ``torch.load`` cannot read."""
-    if path.stat().st_size == 0:
-        why = "empty: 0 bytes"
-    elif not _is_zip(path):
-        why = "it does not start like a checkpoint: overwritten, or not a checkpoint"
-    else:
-        reason = str(err).split(". ")[0][:120]
-        why = f"truncated or overwritten: {reason}" if "weights_only" not in reason else \
-            "truncated or overwritten"
+    why = content_problem(path) or f"truncated or overwritten: {short_reason(err)}"
     return f"{path} is damaged ({why}); use the other checkpoint of the run or train again"
 
 

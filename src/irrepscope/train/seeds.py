@@ -13,13 +13,15 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from irrepscope.errors import ConfigError
-from irrepscope.train.config import RunConfig
+from irrepscope.errors import ConfigError, quoted
+from irrepscope.train.config import MAX_SEED, RunConfig
 
 SeedSpec = int | str | Sequence[int] | None
+MAX_SEEDS = 1000  # runs per config; checked before any list is built
 _SEED_SUFFIX = re.compile(r"^(?P<stem>.+)_s(?P<seed>\d+)$")
-_HELP = ("give a count N >= 1 (the config's seed and the next N-1) or a comma-separated list "
-         "of distinct seeds >= 0 such as 3,7,11")
+_HELP = (f"give a count N from 1 to {MAX_SEEDS} (the config's seed and the next N-1) or a "
+         f"comma-separated list of at most {MAX_SEEDS} distinct seeds from 0 to {MAX_SEED} "
+         f"such as 3,7,11")
 
 
 def parse_seeds(text: str) -> int | list[int]:
@@ -47,16 +49,26 @@ def resolve_seeds(seeds: SeedSpec, base: int) -> list[int]:
     if isinstance(seeds, int):
         if seeds < 1:
             raise ConfigError(f"--seeds {seeds}: at least one seed is needed; {_HELP}")
+        if seeds > MAX_SEEDS:
+            raise ConfigError(f"--seeds {quoted(seeds)}: more than {MAX_SEEDS} runs per config; "
+                              f"{_HELP}")
+        if base + seeds - 1 > MAX_SEED:
+            raise ConfigError(f"--seeds {seeds} from seed {base} goes past {MAX_SEED}; {_HELP}")
         return [base + i for i in range(seeds)]
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"--seeds lists {len(seeds)} seeds: more than {MAX_SEEDS} runs per "
+                          f"config; {_HELP}")
     values = list(seeds)
     if not values:
         raise ConfigError(f"--seeds is an empty list; {_HELP}")
-    if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
-        raise ConfigError(f"--seeds {values}: seeds must be integers >= 0; {_HELP}")
+    if any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SEED
+           for v in values):
+        raise ConfigError(f"--seeds {quoted(values)}: seeds must be integers from 0 to "
+                          f"{MAX_SEED}; {_HELP}")
     repeated = sorted({v for v in values if values.count(v) > 1})
     if repeated:
-        raise ConfigError(f"--seeds {values}: {repeated} given more than once (a repeated seed "
-                          f"trains the same run twice); {_HELP}")
+        raise ConfigError(f"--seeds {quoted(values)}: {quoted(repeated)} given more than once (a "
+                          f"repeated seed trains the same run twice); {_HELP}")
     return values
 
 

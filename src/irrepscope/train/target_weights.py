@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from irrepscope.data.targets import TARGETS, UNITS
-from irrepscope.errors import ConfigError
+from irrepscope.errors import ConfigError, quoted
 
 
 def check_target_weights(targets: Any) -> dict[str, float]:
@@ -20,7 +20,7 @@ def check_target_weights(targets: Any) -> dict[str, float]:
     example = "{energy: 1.0, dipole: 0.1}"
     if not isinstance(targets, Mapping) or not targets:
         raise ConfigError(f"train.targets must be a non-empty mapping of target to loss weight, "
-                          f"like {example}; got {targets!r}")
+                          f"like {example}; got {quoted(targets)}")
     unknown = [str(t) for t in targets if t not in TARGETS]
     if unknown:
         raise ConfigError(f"train.targets: unknown target(s) {', '.join(unknown)}; valid: "
@@ -32,7 +32,7 @@ def check_target_weights(targets: Any) -> dict[str, float]:
         weight = targets[name]
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
                 or not math.isfinite(weight):
-            raise ConfigError(f"train.targets.{name} must be a finite number, got {weight!r}")
+            raise ConfigError(f"train.targets.{name} must be a finite number, got {quoted(weight)}")
         if weight < 0:
             raise ConfigError(f"train.targets.{name} is {weight}: loss weights must be >= 0 "
                               f"(0 keeps the target's metrics without training it)")
