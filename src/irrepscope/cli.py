@@ -86,6 +86,22 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", type=Path, required=True)
     sample.set_defaults(func=_data_sample)
+    export = cmds.add_parser("export", help="molecules as extended XYZ (energies in eV) that "
+                                             "mace_run_train and nequip read: a run's split or a "
+                                             "seeded QM9 sample")
+    export.add_argument("--out", type=Path, required=True, help="the .xyz file to write")
+    export.add_argument("--run", type=Path, default=None, help="a run directory: its data set")
+    export.add_argument("--split", choices=["train", "val", "test"], default=None,
+                        help="with --run: which part of its split.npz (default test)")
+    export.add_argument("--molecules", type=int, default=None,
+                        help="a seeded sample of this many (default all)")
+    export.add_argument("--seed", type=int, default=0, help="seed of the --molecules sample")
+    export.add_argument("--energy-key", default="REF_energy",
+                        help="info key of the energy (MACE's default REF_energy)")
+    export.add_argument("--qm9-dir", type=Path, default=None,
+                        help="without --run: folder of QM9 CSV parts (e.g. from data sample)")
+    export.add_argument("--data-dir", type=Path, default=None, help="processed-data cache")
+    export.set_defaults(func=_data_export)
 
 
 def _data_sample(args: argparse.Namespace) -> None:
@@ -93,6 +109,33 @@ def _data_sample(args: argparse.Namespace) -> None:
 
     out = write_qm9_sample(args.out, args.molecules, seed=args.seed)
     print(f"{args.molecules} QM9 molecules (seed {args.seed}) written to {out}")
+
+
+def _data_export(args: argparse.Namespace) -> None:
+    from irrepscope.data.export import export_molecules
+
+    if args.run is None:
+        if args.split is not None:
+            raise IrrepscopeError("data export: --split selects part of a run's split; give "
+                                  "--run RUN with it")
+        if args.qm9_dir is None and args.molecules is None:
+            raise IrrepscopeError("data export without --run: give --molecules N (a seeded "
+                                  "sample; all of QM9 is 130,831 molecules)")
+        from irrepscope.data import load_dataset
+
+        dataset = load_dataset("qm9", data_dir=args.data_dir, qm9_dir=args.qm9_dir)
+        positions = range(len(dataset))
+    else:
+        from irrepscope.train.run import load_run_dataset, load_run_split
+
+        if args.qm9_dir is not None or args.data_dir is not None:
+            raise IrrepscopeError("data export --run reads the run's own data set; drop "
+                                  "--qm9-dir / --data-dir")
+        dataset = load_run_dataset(args.run)
+        positions = getattr(load_run_split(args.run), args.split or "test")
+    path, count = export_molecules(dataset, positions, args.out, args.molecules, args.seed,
+                                   args.energy_key)
+    print(f"{count} molecules written to {path} (energies in eV under {args.energy_key!r})")
 
 
 def _data_info(args: argparse.Namespace) -> None:
