@@ -28,9 +28,15 @@ from irrepscope.analysis.embeddings import (
 )
 from irrepscope.analysis.nsps import NSPSScores, nsps_scores
 from irrepscope.analysis.projection import Projection, phate_projection
+from irrepscope.analysis.verdict import (
+    SWITCHED_OFF_RELATIVE_SCALE,
+    is_switched_off,
+    relative_scales,
+)
 from irrepscope.errors import ConfigError, IrrepscopeError, RunDirError
 
-TABLE_COLUMNS = ["block", "l", "columns", "variance_share", "probe_r2_energy", "probe_r2_nsps",
+TABLE_COLUMNS = ["block", "l", "columns", "variance_share", "relative_scale", "switched_off",
+                 "probe_r2_energy", "probe_r2_nsps",
                  "nsps_consistency_raw", "nsps_consistency_invariant", "ablation_rel_mse",
                  "grad_abs", "grad_x_input_share"]
 
@@ -84,12 +90,14 @@ def _utilization_rows(emb: RunEmbeddings, block: int, nsps: np.ndarray,
                       proj: dict[tuple[str, str], Projection], seed: int) -> list[dict[str, Any]]:
     by_l = emb.by_l(block)
     share = utilization.variance_share({l: v["raw"] for l, v in by_l.items()})
+    scale = relative_scales({l: v["raw"] for l, v in by_l.items()})
     rows = []
     for l, views in by_l.items():
         inv = views["invariant"]
         rows.append({
             "block": block, "l": l, "columns": views["raw"].shape[1],
-            "variance_share": share[l],
+            "variance_share": share[l], "relative_scale": scale[l],
+            "switched_off": is_switched_off(scale[l]),
             "probe_r2_energy": utilization.ridge_probe_r2(inv, emb.energy_true, seed=seed),
             "probe_r2_nsps": utilization.ridge_probe_r2(inv, nsps, seed=seed),
             "nsps_consistency_raw": utilization.neighbourhood_consistency(
@@ -190,6 +198,22 @@ def _model_numbers(table: list[dict[str, Any]], last: int, orders: list[int],
     return mse
 
 
+def switched_off_notes(table: list[dict[str, Any]]) -> list[str]:
+    """One note per block with switched-off orders (``analysis.verdict``): their scales, and that
+    their probe numbers are computed on near-zero features."""
+    notes = []
+    for block in sorted({row["block"] for row in table}):
+        off = [row for row in table if row["block"] == block and row["switched_off"]]
+        if off:
+            orders = ", ".join(f"l={row['l']}" for row in off)
+            scales = ", ".join(f"{row['relative_scale']:.2g}" for row in off)
+            notes.append(f"Block {block}: {orders} switched off (features' RMS {scales} times "
+                         f"the l=0 features', below {SWITCHED_OFF_RELATIVE_SCALE:g}); probe R² "
+                         f"and NSPS numbers of {'this order' if len(off) == 1 else 'these orders'}"
+                         f" are computed on near-zero features and say nothing about the model.")
+    return notes
+
+
 def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,
                        probe: ModelProbe | None = None, panel: str | None = None,
                        n_landmark: int = 200, progress: bool = True,
@@ -224,6 +248,7 @@ def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,
                      f"fewer than the {utilization.MIN_PROBE_ROWS} a cross-validated R² needs to "
                      f"mean anything.")
     mse = _model_numbers(table, last, orders, probe, progress, notes)
+    notes += switched_off_notes(table)
     figs = _write_figures(out_dir, label, emb, scores, projections, table, panel, notes)
     _write_table(out_dir, table)
     emb.save(out_dir / "embeddings.npz")

@@ -21,6 +21,7 @@ from irrepscope.analysis.seed_groups import (
     seed_blocks,
     seed_groups_json,
 )
+from irrepscope.analysis.verdict import SWITCHED_OFF_RELATIVE_SCALE
 from irrepscope.bench.record import markdown_table
 from irrepscope.errors import RunDirError
 
@@ -38,6 +39,9 @@ VIEWS_EXPLAINED = (
 )
 COLUMNS_EXPLAINED = (
     "Columns: variance_share = share of the embedding's variance in l's raw columns; "
+    "relative_scale = RMS of l's features over the RMS of the same block's l=0 features; "
+    f"switched_off = relative_scale below {SWITCHED_OFF_RELATIVE_SCALE:g} (analysis.verdict): "
+    "the probe numbers of such a row are computed on near-zero features; "
     "probe_r2_* = 5-fold cross-validated ridge R² from l's invariant features; "
     "nsps_consistency_* = mean |ΔNSPS| to the 10 nearest neighbours in l's PHATE projection "
     "over the mean |ΔNSPS| of all pairs (1 = no structure, 0 = perfect); ablation_rel_mse = "
