@@ -12,6 +12,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from irrepscope.cli_analysis import add_analysis
+from irrepscope.cli_options import add_seed_options
 from irrepscope.errors import IrrepscopeError
 
 
@@ -204,17 +206,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE")
     sweep.add_argument("--out", type=Path, default=Path("runs/sweep"))
-    _add_seed_options(sweep)
+    add_seed_options(sweep)
     sweep.set_defaults(func=_sweep)
-
-
-def _add_seed_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", default=None, metavar="N|S,S,...",
-                        help="train each config with N seeds (its seed, seed+1, ...) or with "
-                             "the listed seeds; one run dir per seed, tables with mean ± std")
-    parser.add_argument("--vary-split", action="store_true",
-                        help="with --seeds: each seed draws its own split (default: the "
-                             "config's split for every seed)")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -312,69 +305,6 @@ def _predict(args: argparse.Namespace) -> None:
         print(path)
 
 
-# --- analysis --------------------------------------------------------------------------------
-def _add_analysis(sub: argparse._SubParsersAction) -> None:
-    analyze = sub.add_parser("analyze", help="irrep analysis of a trained run or of any "
-                             "model's features (--features)")
-    analyze.add_argument("run_dir", type=Path, nargs="?", default=None)
-    analyze.add_argument("--features", type=Path, default=None,
-                         help="features file (.npz, layout in docs/analysis.md) instead of a run")
-    analyze.add_argument("--out", type=Path, default=None,
-                         help="with --features: output folder (default: <file>_analysis)")
-    analyze.add_argument("--seed", type=int, default=0, help="with --features: PHATE/probe seed")
-    analyze.add_argument("--block", type=int, action="append", default=None,
-                         help="block index to analyse besides the last (repeatable)")
-    analyze.add_argument("--panel", default=None,
-                         help="panel for the Figure 7-style extremes plot, e.g. 'invariant:l=4'")
-    analyze.set_defaults(func=_analyze)
-
-    compare = sub.add_parser("compare", help="several analysed runs side by side")
-    compare.add_argument("run_dirs", type=Path, nargs="+")
-    compare.add_argument("--out", type=Path, required=True)
-    compare.set_defaults(func=_compare)
-
-    demo = sub.add_parser("demo", help="the main job: train, analyse and compare two L sets")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"))
-    demo.add_argument("--set", dest="overrides", action="append", default=[],
-                      metavar="KEY=VALUE", help="override applied to both demo configs")
-    _add_seed_options(demo)
-    demo.set_defaults(func=_demo)
-
-
-def _analyze(args: argparse.Namespace) -> None:
-    if (args.run_dir is None) == (args.features is None):
-        raise IrrepscopeError("analyze: give a run directory or --features FILE (one of them)")
-    if args.features is not None:
-        from irrepscope.analysis.features import analyze_features
-
-        if args.block:
-            raise IrrepscopeError("analyze --features: --block selects blocks of a run; every "
-                                  "layer of a features file is analysed (drop --block)")
-
-        out = args.out or args.features.with_name(f"{args.features.stem}_analysis")
-        print(analyze_features(args.features, out, seed=args.seed, panel=args.panel))
-        return
-    if args.out is not None or args.seed != 0:
-        raise IrrepscopeError("analyze RUN_DIR writes to RUN_DIR/analysis with the run's seed; "
-                              "--out and --seed apply to --features only")
-    from irrepscope.analysis.report import analyze_run
-
-    print(analyze_run(args.run_dir, blocks=args.block, panel=args.panel))
-
-
-def _compare(args: argparse.Namespace) -> None:
-    from irrepscope.analysis.report import compare_runs
-
-    print(compare_runs(args.run_dirs, args.out))
-
-
-def _demo(args: argparse.Namespace) -> None:
-    from irrepscope.analysis.demo import run_demo
-
-    print(run_demo(args.out, overrides=args.overrides, seeds=args.seeds,
-                   vary_split=args.vary_split))
-
-
 # --- bench -----------------------------------------------------------------------------------
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks; results go to docs/benchmarks.md")
@@ -429,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="irrepscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_sph, _add_data, _add_model, _add_train, _add_prune, _add_predict,
-                _add_analysis, _add_bench):
+                add_analysis, _add_bench):
         add(sub)
     return parser
 

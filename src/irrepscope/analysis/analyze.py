@@ -179,7 +179,7 @@ def block_orders(emb: RunEmbeddings, block: int) -> list[int]:
 
 def _model_numbers(table: list[dict[str, Any]], last: int, orders: list[int],
                    probe: ModelProbe | None, progress: bool, notes: list[str]) -> float:
-    """Fill the last block's ablation and gradient columns from ``probe``; returns its MSE."""
+    """Fill block ``last``'s ablation and gradient columns from ``probe``; returns its MSE."""
     if probe is None:
         notes.append("Ablation and input gradients: not available (they need the model; no "
                      "model was given), shown as n/a.")
@@ -226,7 +226,12 @@ def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,
     out_dir.mkdir(parents=True, exist_ok=True)
     notes = [] if notes is None else notes
     last = max(emb.joint)
-    orders = block_orders(emb, last)
+    model_block = max((b for b in emb.joint if max(block_orders(emb, b)) > 0), default=last)
+    if model_block != last:
+        notes.append(f"Block {last} holds scalars only (l=0): it is shown, and the model-"
+                     f"dependent columns and the utilization figure use block {model_block}, "
+                     f"the last block with l > 0 features.")
+    orders = block_orders(emb, model_block)
     if panel is not None:
         parse_panel(panel, orders)  # fail early, before the slow steps
     if any(emb.smiles):
@@ -247,14 +252,16 @@ def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,
         notes.append(f"Probe R² is not computed (NaN): {len(emb.test_indices)} test molecules, "
                      f"fewer than the {utilization.MIN_PROBE_ROWS} a cross-validated R² needs to "
                      f"mean anything.")
-    mse = _model_numbers(table, last, orders, probe, progress, notes)
+    mse = _model_numbers(table, model_block, orders, probe, progress, notes)
     notes += switched_off_notes(table)
-    figs = _write_figures(out_dir, label, emb, scores, projections, table, panel, notes)
+    figs = _write_figures(out_dir, label, emb, scores, projections, table, panel, notes,
+                          model_block)
     _write_table(out_dir, table)
     emb.save(out_dir / "embeddings.npz")
     _save_projections(out_dir / "projections.npz", projections, scores.values)
     summary = {"orders": orders, "num_test": len(emb.test_indices), "seed": seed,
-               "last_block": last, "blocks": sorted(emb.joint), "ablation_baseline_mse": mse,
+               "last_block": last, "model_block": model_block, "blocks": sorted(emb.joint),
+               "ablation_baseline_mse": mse,
                "nsps_unscorable": scores.num_unscorable, "table": table}
     return Analysis(emb.run_dir, out_dir, None, emb, scores, projections, table, figs,
                     summary, notes)
@@ -338,8 +345,10 @@ def _baseline(run_dir: Path, notes: list[str]) -> dict[str, Any]:
 
 def _write_figures(out_dir: Path, label: str, emb: RunEmbeddings, scores: NSPSScores,
                    projections: dict, table: list[dict[str, Any]], panel: str | None,
-                   notes: list[str]) -> dict[str, Path]:
-    last = max(emb.joint)
+                   notes: list[str], last: int | None = None) -> dict[str, Path]:
+    """Projection grids of every block; extremes and utilization figures of block ``last``
+    (default: the last block)."""
+    last = max(emb.joint) if last is None else last
     figs = {}
     for b, panels in projections.items():
         figs[f"projections_block{b}"] = figures.figure_projections(
