@@ -101,7 +101,7 @@ def test_cli_analyze_features(tmp_path, capsys) -> None:
     assert main(["analyze", "--features", str(tmp_path / "f.npz"), "--block", "0"]) == 2
     assert "drop --block" in capsys.readouterr().err
     assert main(["analyze", str(tmp_path), "--out", str(tmp_path)]) == 2
-    assert "--features only" in capsys.readouterr().err
+    assert "--features / --model only" in capsys.readouterr().err
 
 
 def test_switched_off_orders_are_marked(tmp_path) -> None:
