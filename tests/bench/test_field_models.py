@@ -39,7 +39,8 @@ def test_composition_shifts(tmp_path) -> None:
     energy = {"H": -0.5, "C": -37.8, "O": -75.0}
     frames = []
     for formula in ("CH4", "H2O", "CO2", "C2H6", "CH3OH"):
-        atoms = Atoms(formula, positions=np.random.default_rng(0).normal(size=(len(formula), 3)))
+        atoms = Atoms(formula)
+        atoms.positions = np.random.default_rng(0).normal(size=(len(atoms), 3))
         atoms.info["REF_energy"] = sum(energy[s] for s in atoms.get_chemical_symbols())
         frames.append(atoms)
     write(tmp_path / "t.xyz", frames, format="extxyz")
