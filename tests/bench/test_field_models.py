@@ -30,7 +30,8 @@ def test_tables_from_summaries(tmp_path) -> None:
         (folder / "train_seconds.txt").write_text("100\n")
     text = tables(tmp_path)
     assert "| mace | 2 | 310 ± 14 | 800 ± 0 | 100 ± 0 |" in text
-    assert "|  | 1 | 0.01 ± 0.014 |" in text and "1 of 2 |" in text  # l=1 switched off in one seed of two
+    # l=1 is switched off in one seed of two
+    assert "|  | 1 | 0.01 ± 0.014 |" in text and "1 of 2 |" in text
     assert main(["tables", str(tmp_path)]) == 0
     assert (tmp_path / "field_models.md").read_text() == text
 
