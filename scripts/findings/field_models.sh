@@ -5,7 +5,8 @@
 #   scripts/findings/field_models.sh [OUT]        (default runs/field_models; finished steps kept)
 # Environment: PYTHON (default .venv/bin/python: irrepscope, nequip, nequip-allegro),
 # MACE_PYTHON (default .venv-mace/bin/python: `make venv-mace`), SEEDS (default "1 2 3"),
-# MINUTES (NequIP / Allegro training budget, default 4), MACE_EPOCHS (default 3), FAMILIES
+# and the training budget, about 3 minutes of one thread each: EPOCHS (irrepscope, default 3),
+# MINUTES (NequIP / Allegro: Lightning's max_time, default 3), MACE_EPOCHS (default 2), FAMILIES
 # (default "irrepscope nequip allegro mace": run only these; the others' finished runs still
 # count in the tables, and the irrepscope seed that defines the split must have run). One thread
 # per job, one job at a time (start two instances with different FAMILIES to use two cores).
@@ -15,8 +16,9 @@ OUT="${1:-runs/field_models}"
 PY="${PYTHON:-.venv/bin/python}"
 MACE_PY="${MACE_PYTHON:-.venv-mace/bin/python}"
 SEEDS="${SEEDS:-1 2 3}"
-MINUTES="${MINUTES:-4}"
-MACE_EPOCHS="${MACE_EPOCHS:-3}"
+EPOCHS="${EPOCHS:-3}"
+MINUTES="${MINUTES:-3}"
+MACE_EPOCHS="${MACE_EPOCHS:-2}"
 FAMILIES="${FAMILIES:-irrepscope nequip allegro mace}"
 export OMP_NUM_THREADS=1
 BIN="$(dirname "$PY")"
@@ -34,13 +36,13 @@ timed() {  # timed DIR COMMAND...: run, writing DIR/train_seconds.txt (wall seco
 
 wanted() { [[ " $FAMILIES " == *" $1 "* ]]; }
 
-for s in $SEEDS; do  # irrepscope: the findings' L=[0,1,2] config (2 epochs)
+for s in $SEEDS; do  # irrepscope: the findings' L=[0,1,2] h=16 config
     wanted irrepscope || break
     run="$OUT/irrepscope/seed$s"
     if [ ! -f "$run/test_metrics.json" ]; then
         mkdir -p "$run"
         timed "$run" "$PY" -m irrepscope.cli train --config configs/findings/l012_h16.yaml \
-            --set "seed=$s" --run-dir "$run"
+            --set "seed=$s" --set "train.max_epochs=$EPOCHS" --run-dir "$run"
     fi
     [ -f "$run/analysis/summary.json" ] || "$PY" -m irrepscope.cli analyze "$run"
 done

@@ -92,3 +92,24 @@ def test_bad_input_one_line_nothing_written(nequip_ckpt, field_xyz, tmp_path, ca
     assert main(["analyze", "--model", str(truncated), "--xyz", str(field_xyz["test"]),
                  "--trust-model-code", "--out", str(out)]) == 2
     assert "truncated or damaged" in _one_error(capsys) and not out.exists()
+
+
+def test_nequip_package_gives_the_checkpoint_numbers(nequip_ckpt, field_xyz, tmp_path) -> None:
+    """`nequip-package build` of the checkpoint: detected as a package, same numbers."""
+    import subprocess
+    import sys
+
+    package = tmp_path / "model.nequip.zip"
+    build = subprocess.run([str(Path(sys.executable).with_name("nequip-package")), "build",
+                            str(nequip_ckpt), str(package)], capture_output=True, text=True,
+                           check=False)
+    assert build.returncode == 0, build.stderr[-2000:]
+    for source, out in ((nequip_ckpt, tmp_path / "ckpt"), (package, tmp_path / "package")):
+        assert main(["analyze", "--model", str(source), "--xyz", str(field_xyz["test"]),
+                     "--trust-model-code", "--out", str(out), "--layers",
+                     "model.func.layer1_convnet"]) == 0
+    assert "a NequIP package" in (tmp_path / "package" / "report.md").read_text()
+    numbers = [[row[k] for k in ("l", "variance_share", "ablation_rel_mse", "grad_abs")]
+               for row in _rows(tmp_path / "package")]
+    assert numbers == [[row[k] for k in ("l", "variance_share", "ablation_rel_mse", "grad_abs")]
+                       for row in _rows(tmp_path / "ckpt")]
