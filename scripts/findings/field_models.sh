@@ -6,7 +6,9 @@
 # Environment: PYTHON (default .venv/bin/python: irrepscope, nequip, nequip-allegro),
 # MACE_PYTHON (default .venv-mace/bin/python: `make venv-mace`), SEEDS (default "1 2 3"),
 # and the training budget, about 3 minutes of one thread each: EPOCHS (irrepscope, default 3),
-# MINUTES (NequIP / Allegro: Lightning's max_time, default 3), MACE_EPOCHS (default 2), FAMILIES
+# MINUTES (NequIP / Allegro: Lightning's max_time, default 3), MACE_EPOCHS (default 1, the least
+# mace_run_train runs; it computes forces in every step even with --forces_weight 0, so one epoch
+# costs about twice the others' budget), FAMILIES
 # (default "irrepscope nequip allegro mace": run only these; the others' finished runs still
 # count in the tables, and the irrepscope seed that defines the split must have run). One thread
 # per job, one job at a time (start two instances with different FAMILIES to use two cores).
@@ -18,7 +20,7 @@ MACE_PY="${MACE_PYTHON:-.venv-mace/bin/python}"
 SEEDS="${SEEDS:-1 2 3}"
 EPOCHS="${EPOCHS:-3}"
 MINUTES="${MINUTES:-3}"
-MACE_EPOCHS="${MACE_EPOCHS:-2}"
+MACE_EPOCHS="${MACE_EPOCHS:-1}"
 FAMILIES="${FAMILIES:-irrepscope nequip allegro mace}"
 export OMP_NUM_THREADS=1
 BIN="$(dirname "$PY")"
