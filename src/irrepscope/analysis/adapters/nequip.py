@@ -1,11 +1,13 @@
 """NequIP models (nequip >= 0.19, ``pip install irrepscope[nequip]``) through the generic
 analysis: forward hooks capture each layer's node features with the irreps the layer declares
 (``module.irreps_out["node_features"]``), pooled per molecule into a ``FeatureSet``;
-``NequIPProbe`` supplies ablation and input gradients.
+``NequIPProbe`` supplies ablation and input gradients. Both are the generic code of
+``adapters.hooks`` on a ``NequIPAdapter``; ``load_nequip_file`` reads checkpoints and packages.
 
-Layers default to nequip's ``ConvNetLayer`` modules, except a trailing one whose output is
-scalars only (the readout's input: it carries no l > 0 features to analyse); name modules
-explicitly (``layers=[...]``, names as in ``model.named_modules()``) to choose others.
+``capture_features`` / ``NequIPProbe`` default to nequip's ``ConvNetLayer`` modules, except a
+trailing one whose output is scalars only (the readout's input: it carries no l > 0 features
+to analyse); ``NequIPAdapter`` (what ``irrepscope analyze --model`` uses) keeps it, shown. Name
+modules explicitly (``layers=[...]``, names as in ``model.named_modules()``) to choose others.
 Molecules are ``ase.Atoms`` (no periodic boundaries); the neighbour list uses the model's
 ``r_max`` and atom types map chemical symbols to ``model.type_names``.
 """
