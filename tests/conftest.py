@@ -96,18 +96,9 @@ def tiny_run(tiny_config, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run_test_xyz(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny run's test molecules as an extxyz file with their energies (eV)."""
-    from ase import Atoms
-    from ase.io import write
-
+    from irrepscope.data.export import export_molecules
     from irrepscope.train.run import load_run_dataset, load_run_split
 
     dataset, split = load_run_dataset(tiny_run, progress=False), load_run_split(tiny_run)
-    frames = []
-    for i in split.test:
-        g = dataset[int(i)]
-        atoms = Atoms(numbers=g.z.numpy(), positions=g.pos.double().numpy())
-        atoms.info["energy"] = float(g.y)
-        frames.append(atoms)
     path = tmp_path_factory.mktemp("tiny_run_xyz") / "test.xyz"
-    write(str(path), frames, format="extxyz")
-    return path
+    return export_molecules(dataset, split.test, path, energy_key="energy")[0]

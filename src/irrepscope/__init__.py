@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from irrepscope.e3nn_import import import_e3nn
+
 __version__ = "0.1.0"
+
+import_e3nn()  # e3nn 0.4.4 under torch >= 2.6 (see irrepscope.e3nn_import)
 
 if TYPE_CHECKING:
     import torch

@@ -12,6 +12,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from irrepscope.cli_analysis import add_analysis
+from irrepscope.cli_options import add_seed_options
 from irrepscope.errors import DiskFullError, IrrepscopeError
 from irrepscope.files import disk_full_error, is_disk_full
 from irrepscope.train.stopping import Stopped, stop_on_signals, stopped_line
@@ -88,6 +90,22 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", type=Path, required=True)
     sample.set_defaults(func=_data_sample)
+    export = cmds.add_parser("export", help="molecules as extended XYZ (energies in eV) that "
+                                             "mace_run_train and nequip read: a run's split or a "
+                                             "seeded QM9 sample")
+    export.add_argument("--out", type=Path, required=True, help="the .xyz file to write")
+    export.add_argument("--run", type=Path, default=None, help="a run directory: its data set")
+    export.add_argument("--split", choices=["train", "val", "test"], default=None,
+                        help="with --run: which part of its split.npz (default test)")
+    export.add_argument("--molecules", type=int, default=None,
+                        help="a seeded sample of this many (default all)")
+    export.add_argument("--seed", type=int, default=0, help="seed of the --molecules sample")
+    export.add_argument("--energy-key", default="REF_energy",
+                        help="info key of the energy (MACE's default REF_energy)")
+    export.add_argument("--qm9-dir", type=Path, default=None,
+                        help="without --run: folder of QM9 CSV parts (e.g. from data sample)")
+    export.add_argument("--data-dir", type=Path, default=None, help="processed-data cache")
+    export.set_defaults(func=_data_export)
 
 
 def _data_sample(args: argparse.Namespace) -> None:
@@ -95,6 +113,33 @@ def _data_sample(args: argparse.Namespace) -> None:
 
     out = write_qm9_sample(args.out, args.molecules, seed=args.seed)
     print(f"{args.molecules} QM9 molecules (seed {args.seed}) written to {out}")
+
+
+def _data_export(args: argparse.Namespace) -> None:
+    from irrepscope.data.export import export_molecules
+
+    if args.run is None:
+        if args.split is not None:
+            raise IrrepscopeError("data export: --split selects part of a run's split; give "
+                                  "--run RUN with it")
+        if args.qm9_dir is None and args.molecules is None:
+            raise IrrepscopeError("data export without --run: give --molecules N (a seeded "
+                                  "sample; all of QM9 is 130,831 molecules)")
+        from irrepscope.data import load_dataset
+
+        dataset = load_dataset("qm9", data_dir=args.data_dir, qm9_dir=args.qm9_dir)
+        positions = range(len(dataset))
+    else:
+        from irrepscope.train.run import load_run_dataset, load_run_split
+
+        if args.qm9_dir is not None or args.data_dir is not None:
+            raise IrrepscopeError("data export --run reads the run's own data set; drop "
+                                  "--qm9-dir / --data-dir")
+        dataset = load_run_dataset(args.run)
+        positions = getattr(load_run_split(args.run), args.split or "test")
+    path, count = export_molecules(dataset, positions, args.out, args.molecules, args.seed,
+                                   args.energy_key)
+    print(f"{count} molecules written to {path} (energies in eV under {args.energy_key!r})")
 
 
 def _data_info(args: argparse.Namespace) -> None:
@@ -165,17 +210,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE")
     sweep.add_argument("--out", type=Path, default=Path("runs/sweep"))
-    _add_seed_options(sweep)
+    add_seed_options(sweep)
     sweep.set_defaults(func=_sweep)
-
-
-def _add_seed_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", default=None, metavar="N|S,S,...",
-                        help="train each config with N seeds (its seed, seed+1, ...) or with "
-                             "the listed seeds; one run dir per seed, tables with mean ± std")
-    parser.add_argument("--vary-split", action="store_true",
-                        help="with --seeds: each seed draws its own split (default: the "
-                             "config's split for every seed)")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -275,69 +311,6 @@ def _predict(args: argparse.Namespace) -> None:
         print(path)
 
 
-# --- analysis --------------------------------------------------------------------------------
-def _add_analysis(sub: argparse._SubParsersAction) -> None:
-    analyze = sub.add_parser("analyze", help="irrep analysis of a trained run or of any "
-                             "model's features (--features)")
-    analyze.add_argument("run_dir", type=Path, nargs="?", default=None)
-    analyze.add_argument("--features", type=Path, default=None,
-                         help="features file (.npz, layout in docs/analysis.md) instead of a run")
-    analyze.add_argument("--out", type=Path, default=None,
-                         help="with --features: output folder (default: <file>_analysis)")
-    analyze.add_argument("--seed", type=int, default=0, help="with --features: PHATE/probe seed")
-    analyze.add_argument("--block", type=int, action="append", default=None,
-                         help="block index to analyse besides the last (repeatable)")
-    analyze.add_argument("--panel", default=None,
-                         help="panel for the Figure 7-style extremes plot, e.g. 'invariant:l=4'")
-    analyze.set_defaults(func=_analyze)
-
-    compare = sub.add_parser("compare", help="several analysed runs side by side")
-    compare.add_argument("run_dirs", type=Path, nargs="+")
-    compare.add_argument("--out", type=Path, required=True)
-    compare.set_defaults(func=_compare)
-
-    demo = sub.add_parser("demo", help="the main job: train, analyse and compare two L sets")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"))
-    demo.add_argument("--set", dest="overrides", action="append", default=[],
-                      metavar="KEY=VALUE", help="override applied to both demo configs")
-    _add_seed_options(demo)
-    demo.set_defaults(func=_demo)
-
-
-def _analyze(args: argparse.Namespace) -> None:
-    if (args.run_dir is None) == (args.features is None):
-        raise IrrepscopeError("analyze: give a run directory or --features FILE (one of them)")
-    if args.features is not None:
-        from irrepscope.analysis.features import analyze_features
-
-        if args.block:
-            raise IrrepscopeError("analyze --features: --block selects blocks of a run; every "
-                                  "layer of a features file is analysed (drop --block)")
-
-        out = args.out or args.features.with_name(f"{args.features.stem}_analysis")
-        print(analyze_features(args.features, out, seed=args.seed, panel=args.panel))
-        return
-    if args.out is not None or args.seed != 0:
-        raise IrrepscopeError("analyze RUN_DIR writes to RUN_DIR/analysis with the run's seed; "
-                              "--out and --seed apply to --features only")
-    from irrepscope.analysis.report import analyze_run
-
-    print(analyze_run(args.run_dir, blocks=args.block, panel=args.panel))
-
-
-def _compare(args: argparse.Namespace) -> None:
-    from irrepscope.analysis.report import compare_runs
-
-    print(compare_runs(args.run_dirs, args.out))
-
-
-def _demo(args: argparse.Namespace) -> None:
-    from irrepscope.analysis.demo import run_demo
-
-    print(run_demo(args.out, overrides=args.overrides, seeds=args.seeds,
-                   vary_split=args.vary_split))
-
-
 # --- bench -----------------------------------------------------------------------------------
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks; results go to docs/benchmarks.md")
@@ -392,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="irrepscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_sph, _add_data, _add_model, _add_train, _add_prune, _add_predict,
-                _add_analysis, _add_bench):
+                add_analysis, _add_bench):
         add(sub)
     return parser
 

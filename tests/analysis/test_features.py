@@ -101,4 +101,25 @@ def test_cli_analyze_features(tmp_path, capsys) -> None:
     assert main(["analyze", "--features", str(tmp_path / "f.npz"), "--block", "0"]) == 2
     assert "drop --block" in capsys.readouterr().err
     assert main(["analyze", str(tmp_path), "--out", str(tmp_path)]) == 2
-    assert "--features only" in capsys.readouterr().err
+    assert "--features / --model only" in capsys.readouterr().err
+
+
+def test_switched_off_orders_are_marked(tmp_path) -> None:
+    """l=1 features a millionth of l=0's (what training did to MACE's l>0 channels): the row
+    says switched off with its scale, and the notes say its probes saw near-zero features."""
+    rng = np.random.default_rng(2)
+    irreps = o3.Irreps("4x0e+4x1o+4x2e")
+    x = rng.normal(size=(40, irreps.dim))
+    x[:, 4:16] *= 1e-6  # l=1
+    fs = FeatureSet([Layer("h", x, irreps)], targets=rng.normal(size=40))
+    analysis = analyse_features(fs, tmp_path / "out", progress=False)
+    rows = {row["l"]: row for row in analysis.table}
+    assert rows[1]["switched_off"] and rows[1]["relative_scale"] == pytest.approx(1e-6, rel=0.3)
+    assert not rows[0]["switched_off"] and rows[0]["relative_scale"] == 1.0
+    assert not rows[2]["switched_off"] and rows[2]["relative_scale"] == pytest.approx(1, rel=0.3)
+    assert any(note.startswith("Block 0: l=1 switched off (features' RMS 9.5e-07 times")
+               and "near-zero features" in note
+               for note in analysis.notes)
+    csv = np.genfromtxt(tmp_path / "out" / "utilization.csv", delimiter=",", names=True,
+                        dtype=None, encoding="utf-8")
+    assert list(csv["switched_off"]) == [False, True, False]

@@ -82,7 +82,8 @@ def test_bad_hooks_and_molecules(nequip_model, molecules) -> None:
                                         layers=["model.func.type_embed.embed_module"])
     with pytest.raises(ConfigError, match="has no module 'nope'"):
         nequip_adapter.capture_features(nequip_model, molecules, layers=["nope"])
-    with pytest.raises(DataError, match=r"molecule 1 \(Cl2\) contains \['Cl'\]"):
+    with pytest.raises(DataError,
+                       match=r"elements the model does not know \(Cl in frame\(s\) 1\)"):
         nequip_adapter.capture_features(nequip_model, [molecules[0], molecule("Cl2")])
 
 

@@ -28,10 +28,16 @@ from irrepscope.analysis.embeddings import (
 )
 from irrepscope.analysis.nsps import NSPSScores, nsps_scores
 from irrepscope.analysis.projection import Projection, phate_projection
+from irrepscope.analysis.verdict import (
+    SWITCHED_OFF_RELATIVE_SCALE,
+    is_switched_off,
+    relative_scales,
+)
 from irrepscope.errors import ConfigError, IrrepscopeError, RunDirError
 from irrepscope.files import atomic_output, atomic_write_text
 
-TABLE_COLUMNS = ["block", "l", "columns", "variance_share", "probe_r2_energy", "probe_r2_nsps",
+TABLE_COLUMNS = ["block", "l", "columns", "variance_share", "relative_scale", "switched_off",
+                 "probe_r2_energy", "probe_r2_nsps",
                  "nsps_consistency_raw", "nsps_consistency_invariant", "ablation_rel_mse",
                  "grad_abs", "grad_x_input_share"]
 
@@ -85,12 +91,14 @@ def _utilization_rows(emb: RunEmbeddings, block: int, nsps: np.ndarray,
                       proj: dict[tuple[str, str], Projection], seed: int) -> list[dict[str, Any]]:
     by_l = emb.by_l(block)
     share = utilization.variance_share({l: v["raw"] for l, v in by_l.items()})
+    scale = relative_scales({l: v["raw"] for l, v in by_l.items()})
     rows = []
     for l, views in by_l.items():
         inv = views["invariant"]
         rows.append({
             "block": block, "l": l, "columns": views["raw"].shape[1],
-            "variance_share": share[l],
+            "variance_share": share[l], "relative_scale": scale[l],
+            "switched_off": is_switched_off(scale[l]),
             "probe_r2_energy": utilization.ridge_probe_r2(inv, emb.energy_true, seed=seed),
             "probe_r2_nsps": utilization.ridge_probe_r2(inv, nsps, seed=seed),
             "nsps_consistency_raw": utilization.neighbourhood_consistency(
@@ -172,7 +180,7 @@ def block_orders(emb: RunEmbeddings, block: int) -> list[int]:
 
 def _model_numbers(table: list[dict[str, Any]], last: int, orders: list[int],
                    probe: ModelProbe | None, progress: bool, notes: list[str]) -> float:
-    """Fill the last block's ablation and gradient columns from ``probe``; returns its MSE."""
+    """Fill block ``last``'s ablation and gradient columns from ``probe``; returns its MSE."""
     if probe is None:
         notes.append("Ablation and input gradients: not available (they need the model; no "
                      "model was given), shown as n/a.")
@@ -191,6 +199,22 @@ def _model_numbers(table: list[dict[str, Any]], last: int, orders: list[int],
     return mse
 
 
+def switched_off_notes(table: list[dict[str, Any]]) -> list[str]:
+    """One note per block with switched-off orders (``analysis.verdict``): their scales, and that
+    their probe numbers are computed on near-zero features."""
+    notes = []
+    for block in sorted({row["block"] for row in table}):
+        off = [row for row in table if row["block"] == block and row["switched_off"]]
+        if off:
+            orders = ", ".join(f"l={row['l']}" for row in off)
+            scales = ", ".join(f"{row['relative_scale']:.2g}" for row in off)
+            notes.append(f"Block {block}: {orders} switched off (features' RMS {scales} times "
+                         f"the l=0 features', below {SWITCHED_OFF_RELATIVE_SCALE:g}); probe R² "
+                         f"and NSPS numbers of {'this order' if len(off) == 1 else 'these orders'}"
+                         f" are computed on near-zero features and say nothing about the model.")
+    return notes
+
+
 def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,
                        probe: ModelProbe | None = None, panel: str | None = None,
                        n_landmark: int = 200, progress: bool = True,
@@ -203,7 +227,12 @@ def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,
     out_dir.mkdir(parents=True, exist_ok=True)
     notes = [] if notes is None else notes
     last = max(emb.joint)
-    orders = block_orders(emb, last)
+    model_block = max((b for b in emb.joint if max(block_orders(emb, b)) > 0), default=last)
+    if model_block != last:
+        notes.append(f"Block {last} holds scalars only (l=0): it is shown, and the model-"
+                     f"dependent columns and the utilization figure use block {model_block}, "
+                     f"the last block with l > 0 features.")
+    orders = block_orders(emb, model_block)
     if panel is not None:
         parse_panel(panel, orders)  # fail early, before the slow steps
     if any(emb.smiles):
@@ -228,13 +257,16 @@ def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,
         notes.append(f"Probe R² is not computed (NaN): {len(emb.test_indices)} test molecules, "
                      f"fewer than the {utilization.MIN_PROBE_ROWS} a cross-validated R² needs to "
                      f"mean anything.")
-    mse = _model_numbers(table, last, orders, probe, progress, notes)
-    figs = _write_figures(out_dir, label, emb, scores, projections, table, panel, notes)
+    mse = _model_numbers(table, model_block, orders, probe, progress, notes)
+    notes += switched_off_notes(table)
+    figs = _write_figures(out_dir, label, emb, scores, projections, table, panel, notes,
+                          model_block)
     _write_table(out_dir, table)
     emb.save(out_dir / "embeddings.npz")
     _save_projections(out_dir / "projections.npz", projections, scores.values)
     summary = {"orders": orders, "num_test": len(emb.test_indices), "seed": seed,
-               "last_block": last, "blocks": sorted(emb.joint), "ablation_baseline_mse": mse,
+               "last_block": last, "model_block": model_block, "blocks": sorted(emb.joint),
+               "ablation_baseline_mse": mse,
                "nsps_unscorable": scores.num_unscorable, "table": table}
     return Analysis(emb.run_dir, out_dir, None, emb, scores, projections, table, figs,
                     summary, notes)
@@ -318,8 +350,10 @@ def _baseline(run_dir: Path, notes: list[str]) -> dict[str, Any]:
 
 def _write_figures(out_dir: Path, label: str, emb: RunEmbeddings, scores: NSPSScores,
                    projections: dict, table: list[dict[str, Any]], panel: str | None,
-                   notes: list[str]) -> dict[str, Path]:
-    last = max(emb.joint)
+                   notes: list[str], last: int | None = None) -> dict[str, Path]:
+    """Projection grids of every block; extremes and utilization figures of block ``last``
+    (default: the last block)."""
+    last = max(emb.joint) if last is None else last
     figs = {}
     for b, panels in projections.items():
         figs[f"projections_block{b}"] = figures.figure_projections(

@@ -21,6 +21,7 @@ from irrepscope.analysis.seed_groups import (
     seed_blocks,
     seed_groups_json,
 )
+from irrepscope.analysis.verdict import SWITCHED_OFF_RELATIVE_SCALE
 from irrepscope.bench.record import markdown_table
 from irrepscope.errors import RunDirError
 from irrepscope.files import atomic_write_text
@@ -39,6 +40,9 @@ VIEWS_EXPLAINED = (
 )
 COLUMNS_EXPLAINED = (
     "Columns: variance_share = share of the embedding's variance in l's raw columns; "
+    "relative_scale = RMS of l's features over the RMS of the same block's l=0 features; "
+    f"switched_off = relative_scale below {SWITCHED_OFF_RELATIVE_SCALE:g} (analysis.verdict): "
+    "the probe numbers of such a row are computed on near-zero features; "
     "probe_r2_* = 5-fold cross-validated ridge R² from l's invariant features; "
     "nsps_consistency_* = mean |ΔNSPS| to the 10 nearest neighbours in l's PHATE projection "
     "over the mean |ΔNSPS| of all pairs (1 = no structure, 0 = perfect); ablation_rel_mse = "
@@ -188,7 +192,9 @@ def _analysis_blocks(analysis: Analysis) -> list[Block]:
     names = s.get("layer_names", {})
     doc: list[Block] = [("h2", "Utilization per l"), _table_block(analysis.table, TABLE_COLUMNS),
                         ("p", COLUMNS_EXPLAINED),
-                        ("img", figs["utilization"], "Utilization numbers of the last block per l"),
+                        ("img", figs["utilization"],
+                         f"Utilization numbers of block {s.get('model_block', s['last_block'])} "
+                         f"per l"),
                         ("h2", "Embedding projections (PHATE, coloured by NSPS)"),
                         ("p", VIEWS_EXPLAINED)]
     for b in s["blocks"]:
@@ -256,6 +262,35 @@ def features_document(analysis: Analysis) -> list[Block]:
             ("p", f"Features of {s['num_test']} molecules from {analysis.run_dir}; layers "
                   f"{layers}."),
             *_analysis_blocks(analysis), ("h2", "Notes"), ("ul", analysis.notes)]
+
+
+MODEL_BASELINE_EXPLAINED = (
+    "Composition baseline: least squares of the given energies on the element counts (one "
+    "energy per element, no intercept), fitted on the analysed molecules themselves "
+    "(in-sample, which favours the baseline). A model that does not beat it has learned less "
+    "than its molecular formula."
+)
+
+
+def model_document(analysis: Analysis) -> list[Block]:
+    """The document of a model file analysed on an xyz file (``analysis.model_file``)."""
+    s = analysis.summary
+    rows = [["model MAE (eV)", _fmt(_number(s["test_mae"]))],
+            ["composition baseline MAE (eV)", _fmt(_number(s["baseline_test_mae"]))],
+            ["model MSE (eV²)", _fmt(_number(s["test_mse"]))],
+            ["composition baseline MSE (eV²)", _fmt(_number(s["baseline_test_mse"]))],
+            ["MSE / baseline MSE", _fmt(baseline_ratio(s))],
+            ["molecules", s["num_test"]]]
+    doc = features_document(analysis)
+    doc[2:2] = [("h2", "Metrics"), ("table", ["quantity", "value"], rows),
+                ("p", MODEL_BASELINE_EXPLAINED)]
+    if baseline_ratio(s) >= 1.0:
+        doc.insert(1, ("warn", f"this model is worse than counting atoms on these molecules: "
+                               f"its MSE {_fmt(_number(s['test_mse']))} eV² is not below the "
+                               f"composition baseline's {_fmt(_number(s['baseline_test_mse']))} "
+                               f"eV², so its irrep analysis describes a model that has not "
+                               f"learned these energies."))
+    return doc
 
 
 def analyze_run(run_dir: Path, blocks: list[int] | None = None, panel: str | None = None,

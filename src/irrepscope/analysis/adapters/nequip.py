@@ -1,11 +1,13 @@
 """NequIP models (nequip >= 0.19, ``pip install irrepscope[nequip]``) through the generic
 analysis: forward hooks capture each layer's node features with the irreps the layer declares
 (``module.irreps_out["node_features"]``), pooled per molecule into a ``FeatureSet``;
-``NequIPProbe`` supplies ablation and input gradients.
+``NequIPProbe`` supplies ablation and input gradients. Both are the generic code of
+``adapters.hooks`` on a ``NequIPAdapter``; ``load_nequip_file`` reads checkpoints and packages.
 
-Layers default to nequip's ``ConvNetLayer`` modules, except a trailing one whose output is
-scalars only (the readout's input: it carries no l > 0 features to analyse); name modules
-explicitly (``layers=[...]``, names as in ``model.named_modules()``) to choose others.
+``capture_features`` / ``NequIPProbe`` default to nequip's ``ConvNetLayer`` modules, except a
+trailing one whose output is scalars only (the readout's input: it carries no l > 0 features
+to analyse); ``NequIPAdapter`` (what ``irrepscope analyze --model`` uses) keeps it, shown. Name
+modules explicitly (``layers=[...]``, names as in ``model.named_modules()``) to choose others.
 Molecules are ``ase.Atoms`` (no periodic boundaries); the neighbour list uses the model's
 ``r_max`` and atom types map chemical symbols to ``model.type_names``.
 """
@@ -13,18 +15,19 @@ Molecules are ``ase.Atoms`` (no periodic boundaries); the neighbour list uses th
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from e3nn import o3
 
-from irrepscope.analysis.features import FeatureSet, Layer
-from irrepscope.analysis.utilization import attribution_sums
+from irrepscope.analysis.adapters import hooks
+from irrepscope.analysis.adapters.hooks import AdapterProbe, Batch, HookPoint, ModelAdapter
+from irrepscope.analysis.features import FeatureSet
 from irrepscope.errors import ConfigError, DataError
 from irrepscope.model.dtype import default_dtype
-from irrepscope.model.irreps import columns_by_l, zero_orders
 
 NODE_FEATURES = "node_features"
 TOTAL_ENERGY = "total_energy"
@@ -133,36 +136,6 @@ def to_nequip_batch(model: torch.nn.Module, molecules: Sequence[Any],
 
 
 @contextlib.contextmanager
-def hooked(model: torch.nn.Module, layers: Sequence[str],
-           change: Callable[[int, torch.Tensor, o3.Irreps], torch.Tensor | None]
-           ) -> Iterator[None]:
-    """Forward hooks on ``layers``: ``change(k, node features, irreps)`` sees layer k's output
-    and may return replacement features; dimensions are checked against the irreps."""
-    modules = dict(model.named_modules())
-    handles = []
-    for k, name in enumerate(layers):
-        irreps = layer_irreps(model, name)
-
-        def hook(module: Any, inputs: Any, output: Any, k: int = k, name: str = name,
-                 irreps: o3.Irreps = irreps) -> Any:
-            x = output[NODE_FEATURES]
-            if x.shape[-1] != irreps.dim:
-                raise ConfigError(f"module {name!r} outputs {x.shape[-1]} node-feature columns "
-                                  f"but declares irreps {irreps} ({irreps.dim} columns)")
-            new = change(k, x, irreps)
-            if new is None:
-                return None
-            return {**output, NODE_FEATURES: new}
-
-        handles.append(modules[name].register_forward_hook(hook))
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-@contextlib.contextmanager
 def nequip_forward(model: torch.nn.Module) -> Iterator[None]:
     """What nequip's forward expects and the analysis needs, inside the block: torch's default
     dtype float64 (nequip's global dtype; it creates run-time tensors in it) and its
@@ -179,9 +152,47 @@ def nequip_forward(model: torch.nn.Module) -> Iterator[None]:
             m.do_derivatives = value
 
 
-def _batches(molecules: Sequence[Any], batch_size: int) -> Iterator[tuple[int, Sequence[Any]]]:
-    for start in range(0, len(molecules), batch_size):
-        yield start, molecules[start:start + batch_size]
+def node_feature_point(model: torch.nn.Module, name: str) -> HookPoint:
+    """The hook point of module ``name``'s node features (irreps from its ``irreps_out``)."""
+    irreps = layer_irreps(model, name)  # ConfigError for unknown or undeclared modules
+    return HookPoint(name, dict(model.named_modules())[name], irreps,
+                     read=lambda output: output[NODE_FEATURES],
+                     write=lambda output, new: {**output, NODE_FEATURES: new})
+
+
+class NequIPAdapter(ModelAdapter):
+    """A nequip model: layers are its ``ConvNetLayer`` modules (node features, per atom), or
+    any named module that declares node-feature irreps."""
+
+    family = "nequip"
+
+    def hook_points(self) -> list[HookPoint]:
+        """Every ConvNetLayer, the scalars-only last one included."""
+        return [node_feature_point(self.model, name)
+                for name in default_layers(self.model, keep_scalar_last=True)]
+
+    def points(self, layers: Sequence[str] | None = None) -> list[HookPoint]:
+        """The ConvNetLayers, or the named modules (any that declares node-feature irreps)."""
+        if layers is None:
+            return self.hook_points()
+        return [node_feature_point(self.model, name) for name in layers]
+
+    def element_symbols(self) -> list[str]:
+        """The model's type names (chemical symbols)."""
+        return list(self.model.type_names)
+
+    def make_batch(self, molecules: Sequence[Any]) -> Batch:
+        """One nequip batch (neighbours within the model's r_max)."""
+        inputs = to_nequip_batch(self.model, molecules)
+        return Batch(inputs, len(molecules), inputs["batch"], inputs["edge_index"][0])
+
+    def energies(self, batch: Batch) -> torch.Tensor:
+        """nequip's total energies [n] (eV)."""
+        return self.model(batch.inputs)[TOTAL_ENERGY].reshape(-1)
+
+    def forward_context(self) -> contextlib.AbstractContextManager:
+        """float64 default dtype and no force autograd, restored afterwards."""
+        return nequip_forward(self.model)
 
 
 def capture_features(model: torch.nn.Module, molecules: Sequence[Any],
@@ -190,96 +201,40 @@ def capture_features(model: torch.nn.Module, molecules: Sequence[Any],
                      smiles: Sequence[str] | None = None, source: str = "nequip model"
                      ) -> FeatureSet:
     """Each layer's node features summed (or averaged) per molecule, with the model's energies
-    [n] as ``predictions``; ``targets`` / ``smiles`` are passed through."""
+    [n] as ``predictions``; ``targets`` / ``smiles`` are passed through. Layers default to the
+    ConvNetLayers without a scalars-only last one (the module docstring)."""
     _require_nequip()
     layers = list(layers) if layers is not None else default_layers(model)
     if not layers:
         raise ConfigError("no layers to capture: the model has no ConvNetLayer with l > 0 "
                           "outputs; name modules with layers=[...]")
-    irreps = [layer_irreps(model, name) for name in layers]
-    pooled: list[list[torch.Tensor]] = [[] for _ in layers]
-    energies = []
-    model.eval()
-    for start, chunk in _batches(molecules, batch_size):
-        batch = to_nequip_batch(model, chunk, start)
-        n = len(chunk)
-
-        def keep(k: int, x: torch.Tensor, _: o3.Irreps, batch: dict = batch, n: int = n
-                 ) -> None:
-            total = torch.zeros(n, x.shape[-1], dtype=x.dtype).index_add(0, batch["batch"],
-                                                                         x.detach())
-            if pooling == "mean":
-                total = total / batch["num_atoms"].to(x.dtype)[:, None]
-            pooled[k].append(total.double())
-
-        with hooked(model, layers, keep), nequip_forward(model), torch.no_grad():
-            out = model(batch)
-        energies.append(out[TOTAL_ENERGY].detach().reshape(-1).double())
-    return FeatureSet(
-        [Layer(name, torch.cat(parts).numpy(), ir)
-         for name, parts, ir in zip(layers, pooled, irreps, strict=True)],
-        targets=None if targets is None else np.asarray(targets, np.float64),
-        predictions=torch.cat(energies).numpy(),
-        smiles=None if smiles is None else list(smiles), source=source).validate()
+    return hooks.capture_features(NequIPAdapter(model, source), molecules, layers, batch_size,
+                                  pooling, targets, smiles)
 
 
-class NequIPProbe:
+class NequIPProbe(AdapterProbe):
     """``ModelProbe`` of a nequip model on molecules with target energies (eV): ablation zeros
-    l in every captured layer; input gradients are taken at the last captured layer."""
+    l in every captured layer; input gradients are taken at the last captured layer with l > 0
+    features. Layers default as in ``capture_features``."""
 
     def __init__(self, model: torch.nn.Module, molecules: Sequence[Any],
                  targets: Sequence[float], layers: Sequence[str] | None = None,
                  batch_size: int = 32) -> None:
-        self.model, self.molecules, self.batch_size = model.eval(), list(molecules), batch_size
-        self.targets = np.asarray(targets, dtype=np.float64)
-        self.layers = list(layers) if layers is not None else default_layers(model)
-        self.notes: list[str] = []
+        layers = list(layers) if layers is not None else default_layers(model)
+        super().__init__(NequIPAdapter(model, "nequip model"), molecules, targets, layers,
+                         batch_size)
 
-    def _energies(self, orders: Sequence[int] = ()) -> np.ndarray:
-        def zero(k: int, x: torch.Tensor, irreps: o3.Irreps) -> torch.Tensor | None:
-            return zero_orders(x, irreps, orders) if orders else None
 
-        out = []
-        with hooked(self.model, self.layers, zero), nequip_forward(self.model), torch.no_grad():
-            for start, chunk in _batches(self.molecules, self.batch_size):
-                batch = to_nequip_batch(self.model, chunk, start)
-                out.append(self.model(batch)[TOTAL_ENERGY].detach().reshape(-1).double())
-        return torch.cat(out).numpy()
+def load_nequip_file(path: str | Path) -> torch.nn.Module:
+    """The model of a nequip checkpoint (``.ckpt``) or package (``.nequip.zip``), loaded by
+    nequip's own ``load_saved_model`` (a full unpickle: only for files the user trusts), eager,
+    in float64 default dtype as nequip expects; process-wide settings are restored after."""
+    _require_nequip()
+    import warnings
 
-    def ablation(self, orders: list[int], progress: bool = False
-                 ) -> tuple[float, dict[int, float]]:
-        """(MSE in eV^2, {l: relative MSE change with l zeroed in every captured layer})."""
-        base = float(np.mean((self._energies() - self.targets) ** 2))
-        out = {}
-        for l in orders:
-            mse = float(np.mean((self._energies([l]) - self.targets) ** 2))
-            out[l] = (mse - base) / base if base > 0 else float("nan")
-        return base, out
+    from nequip.model.saved_models.load_utils import load_saved_model
 
-    def input_gradients(self, progress: bool = False
-                        ) -> tuple[int, dict[int, dict[str, float]]]:
-        """(last captured layer, {l: mean per molecule of sum |dE/dx| and |x dE/dx|})."""
-        target = len(self.layers) - 1
-        cols = columns_by_l(layer_irreps(self.model, self.layers[target]))
-        sums = {l: np.zeros(2) for l in cols}
-        for start, chunk in _batches(self.molecules, self.batch_size):
-            captured: list[torch.Tensor] = []
-
-            def leaf(k: int, x: torch.Tensor, _: o3.Irreps,
-                     captured: list[torch.Tensor] = captured) -> torch.Tensor | None:
-                if k != target:
-                    return None
-                captured.append(x.detach().requires_grad_(True))
-                return captured[-1]
-
-            with hooked(self.model, self.layers, leaf), nequip_forward(self.model), \
-                    torch.enable_grad():
-                energy = self.model(to_nequip_batch(self.model, chunk, start))[TOTAL_ENERGY]
-                (grad,) = torch.autograd.grad(energy.sum(), captured[0], allow_unused=True)
-            for l, pair in attribution_sums(captured[0].detach(), grad, cols).items():
-                sums[l] += pair
-        self.notes.append(f"Input gradients are taken at the output of layer {target} "
-                          f"({self.layers[target]}).")
-        n = max(len(self.molecules), 1)
-        return target, {l: {"grad_abs": s[0] / n, "grad_x_input": s[1] / n}
-                        for l, s in sums.items()}
+    with nequip_global_state(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(TypedStorage|weights_only).*")
+        model = load_saved_model(str(path), compile_mode="eager")
+    return model.eval()
