@@ -21,8 +21,8 @@ from irrepscope.analysis.seed_groups import (
     seed_blocks,
     seed_groups_json,
 )
-from irrepscope.bench.record import markdown_table
 from irrepscope.errors import RunDirError
+from irrepscope.tables import markdown_table
 
 # A document is a list of blocks: ("h1"|"h2"|"p"|"pre"|"warn", text), ("ul", items),
 # ("table", header, rows), ("img", path, caption). Both renderers walk the same list.
@@ -238,9 +238,9 @@ def run_document(analysis: Analysis) -> list[Block]:
 
 def _pruned_from_blocks(run_dir: Path) -> list[Block]:
     """The prune report of a run made by `irrepscope prune` (none for other runs)."""
-    from irrepscope.pruning.report import REPORT_FILE
+    from irrepscope.train.run import PRUNE_REPORT_FILE
 
-    path = run_dir / REPORT_FILE
+    path = run_dir / PRUNE_REPORT_FILE
     if not path.exists():
         return []
     return [("h2", "Pruned from another run (prune_report.md)"), ("pre", path.read_text())]

@@ -12,11 +12,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from irrepscope.bench.record import machine_description, markdown_table
+from irrepscope.tables import machine_description, markdown_table
+from irrepscope.train.run import PRUNE_REPORT_FILE as REPORT_FILE
+from irrepscope.train.run import PRUNED_FROM_FILE
 from irrepscope.train.run_records import atomic_write_text
 
-PRUNED_FROM_FILE = "pruned_from.json"
-REPORT_FILE = "prune_report.md"
+__all__ = ["HEADER", "PRUNED_FROM_FILE", "REPORT_FILE", "render", "summary_line", "table_rows",
+           "write_record"]
 HEADER = ["model", "SH orders", "hidden orders", "parameters", "message multiply-adds / batch (M)",
           "training mol/s", "inference mol/s", "test MSE (eV²)", "test MAE (eV)",
           "MSE / baseline"]

@@ -12,6 +12,8 @@ Run directory layout (everything needed to reproduce and analyse a run)::
     targets.json       (runs with charges/dipole/quadrupole targets) loss scales and baselines
     test_metrics.json  test MSE/MAE of best.ckpt beside the baseline's, epoch, parameters, time
     logs/              Lightning's CSVLogger (per-step loss), TensorBoard when enabled
+    pruned_from.json   (runs made by `irrepscope prune`) the source run, dropped orders, numbers
+    prune_report.md    (runs made by `irrepscope prune`) the pruned run's report
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ from irrepscope.train.target_baseline import TargetBaselines, target_baseline_me
 CONFIG_FILE = "config.yaml"
 VERSIONS_FILE = "versions.json"
 TEST_METRICS_FILE = "test_metrics.json"
+PRUNED_FROM_FILE = "pruned_from.json"
+PRUNE_REPORT_FILE = "prune_report.md"
 # Lightning chatter hidden during a run (messages, not errors): the run directory has the facts.
 _QUIET = ("sync_dist", "does not have many workers", "The number of training batches",
           "Checkpoint directory", "GPU available but not used", "LOCAL_RANK", "srun",
