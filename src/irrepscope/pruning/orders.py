@@ -69,7 +69,7 @@ def validation_numbers(model: torch.nn.Module, graphs: Sequence[Any], orders: Se
     ``max_molecules`` of ``graphs`` (the validation molecules), drawn with ``seed``."""
     from torch_geometric.loader import DataLoader
 
-    from irrepscope.analysis.utilization import ablation
+    from irrepscope.model.usage import ablation
 
     pick = np.arange(len(graphs))
     if len(pick) > max_molecules:

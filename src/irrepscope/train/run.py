@@ -14,6 +14,7 @@ Run directory layout (everything needed to reproduce and analyse a run)::
     logs/              Lightning's CSVLogger (per-step loss), TensorBoard when enabled
     pruned_from.json   (runs made by `irrepscope prune`) the source run, dropped orders, numbers
     prune_report.md    (runs made by `irrepscope prune`) the pruned run's report
+    irreps_over_training.csv  (train.track_irreps) use of each l per block over the epochs
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from irrepscope.train.config import (
 from irrepscope.train.datamodule import SPLIT_FILE, QM9DataModule, cached_dataset
 from irrepscope.train.ema import WeightAverage
 from irrepscope.train.init_from import apply_init, init_for_run, read_init_record
+from irrepscope.train.irrep_tracking import tracker_for
 from irrepscope.train.module import EnergyModule, model_state_dict
 from irrepscope.train.run_records import (
     atomic_write_text,
@@ -145,7 +147,7 @@ def make_trainer(config: RunConfig, run_dir: Path, callbacks: Sequence[L.Callbac
         enable_model_summary=False, default_root_dir=str(run_dir), logger=loggers,
         callbacks=[CompositionBaseline(run_dir), TargetBaselines(run_dir), RunDirCallback(run_dir),
                    *([WeightAverage(t.ema_decay)] if t.ema_decay is not None else []),
-                   *callbacks],
+                   *tracker_for(config), *callbacks],
     )
 
 
