@@ -1,4 +1,4 @@
-"""train.track_irreps on tiny real QM9 runs: what is recorded, exact resume, no effect on weights."""
+"""train.track_irreps on tiny QM9 runs: what is recorded, exact resume, no effect on weights."""
 
 from __future__ import annotations
 
