@@ -130,6 +130,7 @@ class RunProbe:
 
         self.model, self.notes = run.model, []
         n = len(run.test_graphs)
+        self.molecules = min(n, limit)
         pick = np.arange(n)
         if n > limit:
             pick = np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
@@ -260,6 +261,7 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
     analysis = analyse_embeddings(emb, out_dir, seed, label, probe, panel, n_landmark,
                                   progress)
     figs, notes = analysis.figures, analysis.notes
+    _add_prune_candidate(analysis, run, probe.molecules)
     baseline = _baseline(run_dir, notes)
     figs["tensor_product_paths"] = figures.figure_tensor_product_paths(
         orders, out_dir / "tensor_product_paths.png", f"tensor-product paths, L={orders}"
@@ -271,6 +273,12 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
             baseline={kind: baseline.get(f"val_{kind}") for kind in ("mse", "mae")})
     else:
         notes.append("Learning curve skipped: metrics.csv is missing.")
+    from irrepscope.train.run_records import TRACKING_FILE
+
+    if (run_dir / TRACKING_FILE).exists():
+        figs["irreps_over_training"] = figures.figure_irreps_over_training(
+            run_dir / TRACKING_FILE, out_dir / "irreps_over_training.png",
+            f"{label}: use of each l over training")
     from irrepscope.train.target_baseline import TARGET_METRIC
 
     test_mse_all = float(np.mean((emb.energy_pred - emb.energy_true) ** 2))
@@ -295,6 +303,19 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
     (out_dir / "summary.json").write_text(json.dumps(analysis.summary, indent=2, default=float)
                                           + "\n")
     return analysis
+
+
+def _add_prune_candidate(analysis: Analysis, run: TrainedRun, molecules: int) -> None:
+    """The verdict's pruning candidates with what dropping them removes (summary.json)."""
+    from irrepscope.analysis.savings import prune_savings
+    from irrepscope.analysis.verdict import prune_candidates
+
+    summary = analysis.summary
+    summary["ablation_molecules"] = molecules
+    drop = prune_candidates([r for r in analysis.table if r["block"] == summary["last_block"]])
+    if drop:
+        summary["prune_candidate"] = prune_savings(run.config.model, drop, run.test_graphs,
+                                                   list(run.config.train.targets))
 
 
 def _baseline(run_dir: Path, notes: list[str]) -> dict[str, Any]:

@@ -84,9 +84,13 @@ def _rule_text(record: dict[str, Any]) -> str:
 
 
 def render(record: dict[str, Any]) -> str:
-    """The Markdown text of ``prune_report.md``."""
+    """The Markdown text of ``prune_report.md`` (the verdict first)."""
+    from irrepscope.analysis.report_render import render_markdown
+    from irrepscope.analysis.verdict_compare import pruned_verdict
+
     parts = [
         "# Pruned run",
+        render_markdown([("verdict", pruned_verdict(record))], Path(".")).rstrip(),
         f"Source: {record['source_run']} ({record['source_checkpoint']} checkpoint).",
         _rule_text(record),
         markdown_table(HEADER, table_rows(record)),
