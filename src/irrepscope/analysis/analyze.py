@@ -320,7 +320,7 @@ def _add_prune_candidate(analysis: Analysis, run: TrainedRun, molecules: int) ->
 
 def _baseline(run_dir: Path, notes: list[str]) -> dict[str, Any]:
     """The run's composition baseline (baseline.json, computed if missing), or {} with a note."""
-    from irrepscope.train.baseline import run_baseline
+    from irrepscope.train.run import run_baseline
 
     try:
         baseline = run_baseline(run_dir)

@@ -247,7 +247,7 @@ def explorer(molecules: Molecules, runs: Sequence[RunPanels]) -> Fragment:
               "keys": {label: key for key, label in COLOURS.items()},
               "sequential": list(Viridis256), "diverging": list(reversed(RdBu11))},
         code=RECOLOUR_JS))
-    controls = [select, bar_fig, Div(text=_counts_text(molecules), width=2 * PANEL_PX)]
+    controls = [select, bar_fig, Div(text=_counts_text(molecules), width=PANEL_PX)]
     rows = [(run, view) for run in runs for view in ("raw", "invariant")]
     panels = [_panel(source, mapper, run, view, key) for run, view in rows for key in run.keys]
     document = Document()

@@ -23,7 +23,8 @@ Block = tuple[Any, ...]
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1400px;margin:auto;padding:0.8em;
 line-height:1.45;color:#222}
-h1{font-size:1.5em;overflow-wrap:anywhere}h2{font-size:1.2em;margin-top:1.6em}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}
+h1,p,li,figcaption{overflow-wrap:anywhere}
 .table-box{overflow-x:auto;max-width:100%;margin:0.5em 0}
 table{border-collapse:collapse;font-size:0.88em}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}

@@ -209,16 +209,16 @@ def probe_sentences(rows: Sequence[Mapping[str, Any]], verdict: Verdict,
         informative = sorted((l for l in known if carries_information(known[l])),
                              key=lambda l: -known[l])
         little = sorted(l for l in known if l not in informative)
-        parts = []
+        r2 = {l: f"R² {fmt(known[l])}" for l in known}
         if informative:
-            parts.append(f"{_listed([(l, f'R² {fmt(known[l])}') for l in informative])} "
-                         f"{'carries' if len(informative) == 1 else 'carry'} {what} information")
-        if little:
-            parts.append(f"{_listed([(l, f'R² {fmt(known[l])}') for l in little])} "
-                         f"{'does' if len(little) == 1 else 'do'} not")
-        text = "; ".join(parts)
-        verdict.sentences.append(text[0].upper() + text[1:] + f" (ridge probe from the order's "
-                                 f"invariant features; rule: R² ≥ {INFORMATIVE_R2:g}).")
+            text = (f"{what[0].upper()}{what[1:]} information is carried by "
+                    f"{_listed([(l, r2[l]) for l in informative])}")
+            if little:
+                text += f", not by {_listed([(l, r2[l]) for l in little])}"
+        else:
+            text = f"No order carries {what} information: {_listed([(l, r2[l]) for l in little])}"
+        verdict.sentences.append(text + f" (ridge probe from the order's invariant features; "
+                                        f"rule: R² ≥ {INFORMATIVE_R2:g}).")
         off = sorted(set(switched_off) & set(informative))
         if off:
             verdict.sentences.append(f"The {what} probe of {_orders_text(off)} was fitted on "

@@ -18,12 +18,13 @@ _TARGETS = {
     "train-gpu": "irrepscope.bench.train_gpu",
     "demo": "irrepscope.bench.demo",
     "recipe": "irrepscope.bench.recipe",
+    "explorer": "irrepscope.bench.explorer",
 }
 
 
 # target -> options its ``run`` takes besides (quick, record)
 OPTIONS = {"sph": ("sizes", "sets", "compiled"), "train-gpu": ("graphs", "configs"),
-           "train-graphs": ("graphs", "configs", "scaling_configs")}
+           "train-graphs": ("graphs", "configs", "scaling_configs"), "explorer": ("run_dir",)}
 
 
 def run_benchmarks(target: str, quick: bool = False, record: Path | None = None,

@@ -39,6 +39,19 @@ new Promise((resolve, reject) => {
 })
 """
 
+# [panel title, points drawn, data source id] of every scatter panel of the Bokeh documents
+SCATTER_PANELS_JS = """(() => {
+  const out = [];
+  for (const pv of Object.values(Bokeh.index)) {
+    if (!pv.renderer_views || !pv.model.title) continue;
+    for (const rv of pv.renderer_views.values()) {
+      if (rv.glyph && rv.model.data_source && rv.glyph.data_size > 1)
+        out.push([pv.model.title.text, rv.glyph.data_size, rv.model.data_source.id]);
+    }
+  }
+  return out;
+})()"""
+
 
 class BrowserError(RuntimeError):
     """Chromium could not be started, or the page failed."""
@@ -179,6 +192,10 @@ class Browser:
         if not self.evaluate("!!(window.Bokeh && Bokeh.index)"):
             return float(self.evaluate("performance.now()"))
         return float(self.evaluate(BOKEH_DRAWN_JS % wait_ms))
+
+    def scatter_panels(self) -> list[list[Any]]:
+        """[title, points drawn, data source id] of every Bokeh scatter panel on the page."""
+        return self.evaluate(SCATTER_PANELS_JS)
 
     def move_mouse(self, x: float, y: float) -> None:
         """Move the mouse to viewport coordinates (CSS pixels)."""

@@ -41,7 +41,14 @@ from irrepscope.data.splits import Split, load_split
 from irrepscope.errors import ConfigError, RunDirError
 from irrepscope.model.gnn import EquivariantGNN, build_model
 from irrepscope.model.info import check_model_fits
-from irrepscope.train.baseline import CompositionBaseline, baseline_metrics, format_run_summary
+from irrepscope.train.baseline import (
+    BASELINE_FILE,
+    CompositionBaseline,
+    baseline_metrics,
+    composition_baseline,
+    format_run_summary,
+    read_baseline,
+)
 from irrepscope.train.callbacks import RunDirCallback
 from irrepscope.train.config import (
     RESUMABLE_KEYS,
@@ -304,6 +311,20 @@ def load_run_split(run_dir: str | Path) -> Split:
 def load_run_dataset(run_dir: str | Path, progress: bool = True) -> Any:
     """The data set (``MoleculeGraphs``) a run was trained on, as its config.yaml describes."""
     return cached_dataset(read_run_config(run_dir), progress=progress)
+
+
+def run_baseline(run_dir: str | Path, dataset: Any = None) -> dict[str, Any]:
+    """The composition baseline of a run: baseline.json, computed (and written) first if it is
+    missing (``dataset``: the run's data set when already loaded)."""
+    summary = read_baseline(Path(run_dir))
+    if summary is not None:
+        return summary
+    config = read_run_config(run_dir)
+    dataset = load_run_dataset(run_dir, progress=False) if dataset is None else dataset
+    _, summary = composition_baseline(dataset, load_run_split(run_dir),
+                                      config.model.num_elements)
+    atomic_write_text(Path(run_dir) / BASELINE_FILE, json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def sweep(configs: Sequence[str | Path], overrides: Iterable[str] = (),
