@@ -336,7 +336,7 @@ def _demo(args: argparse.Namespace) -> None:
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks; results go to docs/benchmarks.md")
     bench.add_argument("target", choices=["sph", "data", "train", "train-graphs", "train-gpu",
-                                          "demo", "recipe", "explorer", "all"])
+                                          "demo", "recipe", "explorer", "tracking", "all"])
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     bench.add_argument("--record", type=Path, default=Path("docs/benchmarks.md"),
                        help="Markdown file whose section for this benchmark is replaced")

@@ -261,7 +261,9 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
     analysis = analyse_embeddings(emb, out_dir, seed, label, probe, panel, n_landmark,
                                   progress)
     figs, notes = analysis.figures, analysis.notes
-    _add_prune_candidate(analysis, run, probe.molecules)
+    from irrepscope.analysis.savings import add_prune_candidate
+
+    add_prune_candidate(analysis.summary, analysis.table, run, probe.molecules)
     baseline = _baseline(run_dir, notes)
     figs["tensor_product_paths"] = figures.figure_tensor_product_paths(
         orders, out_dir / "tensor_product_paths.png", f"tensor-product paths, L={orders}"
@@ -303,19 +305,6 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
     (out_dir / "summary.json").write_text(json.dumps(analysis.summary, indent=2, default=float)
                                           + "\n")
     return analysis
-
-
-def _add_prune_candidate(analysis: Analysis, run: TrainedRun, molecules: int) -> None:
-    """The verdict's pruning candidates with what dropping them removes (summary.json)."""
-    from irrepscope.analysis.savings import prune_savings
-    from irrepscope.analysis.verdict import prune_candidates
-
-    summary = analysis.summary
-    summary["ablation_molecules"] = molecules
-    drop = prune_candidates([r for r in analysis.table if r["block"] == summary["last_block"]])
-    if drop:
-        summary["prune_candidate"] = prune_savings(run.config.model, drop, run.test_graphs,
-                                                   list(run.config.train.targets))
 
 
 def _baseline(run_dir: Path, notes: list[str]) -> dict[str, Any]:

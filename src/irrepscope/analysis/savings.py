@@ -3,7 +3,7 @@ multiply-adds, counted on the pruned model that ``model.prune`` would build (not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -33,3 +33,17 @@ def prune_savings(config: ModelConfig, drop: Sequence[int], graphs: Sequence[Any
     finally:
         torch.random.set_rng_state(state)
     return out
+
+
+def add_prune_candidate(summary: dict[str, Any], table: Sequence[Mapping[str, Any]], run: Any,
+                        molecules: int) -> None:
+    """Put into an analysis summary the ablation's molecule count and, when the verdict finds
+    pruning candidates in the last block, what dropping them removes (``prune_candidate``);
+    ``run``: the ``TrainedRun`` (its config and test graphs)."""
+    from irrepscope.analysis.verdict import prune_candidates
+
+    summary["ablation_molecules"] = molecules
+    drop = prune_candidates([r for r in table if r["block"] == summary["last_block"]])
+    if drop:
+        summary["prune_candidate"] = prune_savings(run.config.model, drop, run.test_graphs,
+                                                   list(run.config.train.targets))

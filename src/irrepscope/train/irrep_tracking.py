@@ -54,20 +54,11 @@ class IrrepTracker(L.Callback):
         self.rows = [dict(r) for r in state_dict.get("rows") or []]
 
     def _subset(self, trainer: L.Trainer) -> list[Any]:
-        """The fixed validation batches (collated once, on CPU)."""
-        from torch_geometric.data import Batch
-
         datamodule = trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "split"):
             raise ConfigError("train.track_irreps needs the run's data module (irrepscope train)")
-        val = np.asarray(datamodule.split.val, dtype=np.int64)
-        if val.size == 0:
-            raise ConfigError("train.track_irreps: the split has no validation molecules to "
-                              "measure on; set data.fractions with a validation share")
-        pick = np.random.default_rng(self.seed).permutation(val)[:self.molecules]
-        graphs = [datamodule.dataset[int(i)] for i in np.sort(pick)]
-        return [Batch.from_data_list(graphs[k:k + BATCH_SIZE])
-                for k in range(0, len(graphs), BATCH_SIZE)]
+        return tracking_batches(datamodule.dataset, datamodule.split.val, self.molecules,
+                                self.seed)
 
     def _record(self, trainer: L.Trainer, pl_module: L.LightningModule, epochs_trained: int
                 ) -> None:
@@ -103,6 +94,21 @@ class IrrepTracker(L.Callback):
         done = trainer.current_epoch + 1
         if done % self.every == 0 or done == trainer.max_epochs:
             self._record(trainer, pl_module, done)
+
+
+def tracking_batches(dataset: Any, val: Any, molecules: int, seed: int) -> list[Any]:
+    """The fixed validation batches a run is tracked on: ``molecules`` of the validation
+    indices ``val`` drawn with ``seed``, in index order, collated once (CPU)."""
+    from torch_geometric.data import Batch
+
+    val = np.asarray(val, dtype=np.int64)
+    if val.size == 0:
+        raise ConfigError("train.track_irreps: the split has no validation molecules to "
+                          "measure on; set data.fractions with a validation share")
+    pick = np.random.default_rng(seed).permutation(val)[:molecules]
+    graphs = [dataset[int(i)] for i in np.sort(pick)]
+    return [Batch.from_data_list(graphs[k:k + BATCH_SIZE])
+            for k in range(0, len(graphs), BATCH_SIZE)]
 
 
 def tracker_for(config: Any) -> list[L.Callback]:
