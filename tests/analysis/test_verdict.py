@@ -101,6 +101,8 @@ def test_one_order_and_eleven_orders() -> None:
     many = {l: (0.01 * l if l % 2 else 2.0) for l in range(11)}
     eleven = v.run_verdict(SUMMARY, _rows(many), {l: 1.0 for l in range(11)}, "r")
     assert eleven.commands[0].startswith("irrepscope prune r --drop 1,3,5,7,9 ")
+    assert "No order is switched off: the smallest features are l=1's, 1×" in "\n".join(
+        eleven.sentences)
     # the savings were computed for another set of orders: they are not claimed for this one
     assert "parameters" not in "\n".join(eleven.sentences)
 

@@ -229,11 +229,15 @@ def probe_sentences(rows: Sequence[Mapping[str, Any]], verdict: Verdict,
 def switched_off_sentences(scales: Mapping[int, float], verdict: Verdict) -> list[int]:
     """Orders whose features are switched off (relative scale); returns them."""
     off = sorted(l for l, s in scales.items() if is_switched_off(s))
+    rule = f"rule: below {SWITCHED_OFF_RELATIVE_SCALE:g}× the RMS of the layer's l=0 features"
     if off:
         listed = _listed([(l, f"{scales[l]:.1e}× l=0's RMS") for l in off])
-        verdict.sentences.append(
-            f"Switched off: {listed} (rule: below {SWITCHED_OFF_RELATIVE_SCALE:g}× the layer's "
-            f"l=0 features).")
+        verdict.sentences.append(f"Switched off: {listed} ({rule}).")
+    others = {l: s for l, s in scales.items() if l != 0 and math.isfinite(s)}
+    if not off and others:
+        low = min(others, key=others.get)
+        verdict.sentences.append(f"No order is switched off: the smallest features are l={low}'s, "
+                                 f"{fmt(others[low])}× the RMS of l=0's ({rule}).")
     return off
 
 

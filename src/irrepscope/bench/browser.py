@@ -201,6 +201,20 @@ class Browser:
         """Move the mouse to viewport coordinates (CSS pixels)."""
         self.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
 
+    def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 8) -> None:
+        """Press the left button at ``start``, move to ``end`` and release (viewport pixels)."""
+        self.move_mouse(*start)
+        press = {"button": "left", "clickCount": 1}
+        self.send("Input.dispatchMouseEvent", {"type": "mousePressed", "x": start[0],
+                                               "y": start[1], **press})
+        for k in range(1, steps + 1):
+            x = start[0] + (end[0] - start[0]) * k / steps
+            y = start[1] + (end[1] - start[1]) * k / steps
+            self.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y,
+                                                   "buttons": 1, "button": "left"})
+        self.send("Input.dispatchMouseEvent", {"type": "mouseReleased", "x": end[0],
+                                               "y": end[1], **press})
+
     def screenshot(self, out: str | Path, full_page: bool = True) -> Path:
         """A PNG of the page (the whole page, or the viewport)."""
         params: dict[str, Any] = {"format": "png"}
