@@ -27,7 +27,7 @@ import numpy as np
 
 from irrepscope.analysis.projection import Projection
 
-PANEL_PX = 195
+PANEL_PX = 180
 DRAWING_PX = (160, 130)
 JS_COMPONENTS = ("bokeh", "bokeh-gl", "bokeh-widgets")
 COLOURS = {"nsps": "NSPS", "error": "error (eV, predicted − true)", "energy": "energy (eV)",

@@ -16,7 +16,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
 from irrepscope.analysis.projection import Projection  # noqa: E402
 
@@ -294,9 +299,9 @@ def figure_irreps_over_training(tracking_csv: Path, out: Path, title: str = "") 
         if key == "ablation_rel_mse" and ax.lines:
             ax.set_yscale("log")
             ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
-            plain = FuncFormatter(lambda value, _: f"{value:g}")
-            ax.yaxis.set_major_formatter(plain)
-            ax.yaxis.set_minor_formatter(plain)
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         if not ax.lines:
             ax.text(0.5, 0.5, "n/a (too few molecules)" if key.startswith("probe") else "n/a",
                     ha="center", transform=ax.transAxes, color="0.4")

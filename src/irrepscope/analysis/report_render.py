@@ -68,24 +68,38 @@ def render_markdown(doc: list[Block], base: Path) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _verdict_markdown(verdict: Any) -> str:
-    lines = ["## Verdict", ""] + [f"- {s}" for s in verdict.sentences]
+def _verdict_markdown(verdict: Any, depth: int = 0) -> str:
+    indent = "  " * depth
+    lines = ([] if depth else ["## Verdict", ""]) + [f"{indent}- {s}" for s in verdict.sentences]
     if verdict.unknown:
-        lines += ["", "Not known:", ""] + [f"- {s}" for s in verdict.unknown]
-    for command in verdict.commands:
-        lines += ["", "```", command, "```"]
+        lines += [f"{indent}- Not known:"] + [f"{indent}  - {s}" for s in verdict.unknown]
+    for name, part in verdict.parts:
+        lines += [f"{indent}- **{name}**", _verdict_markdown(part, depth + 1)]
+    if not depth:
+        for command in _commands(verdict):
+            lines += ["", "```", command, "```"]
     return "\n".join(lines)
 
 
-def _verdict_html(verdict: Any) -> str:
+def _commands(verdict: Any) -> list[str]:
+    """The verdict's commands and its parts', in order."""
+    return [*verdict.commands, *(c for _, part in verdict.parts for c in _commands(part))]
+
+
+def _verdict_items(verdict: Any) -> str:
     items = "".join(f"<li>{html.escape(s)}</li>" for s in verdict.sentences)
-    out = [f'<section class="verdict{" bad" if verdict.warning else ""}" id="verdict">'
-           f"<h2>Verdict</h2><ul>{items}</ul>"]
     if verdict.unknown:
         unknown = "".join(f"<li>{html.escape(s)}</li>" for s in verdict.unknown)
-        out.append(f'<p class="unknown">Not known:</p><ul class="unknown">{unknown}</ul>')
-    out += [f"<pre>{html.escape(command)}</pre>" for command in verdict.commands]
-    return "".join(out) + "</section>"
+        items += f'<li class="unknown">Not known:<ul>{unknown}</ul></li>'
+    for name, part in verdict.parts:
+        items += f"<li><strong>{html.escape(name)}</strong><ul>{_verdict_items(part)}</ul></li>"
+    return items
+
+
+def _verdict_html(verdict: Any) -> str:
+    commands = "".join(f"<pre>{html.escape(c)}</pre>" for c in _commands(verdict))
+    return (f'<section class="verdict{" bad" if verdict.warning else ""}" id="verdict">'
+            f"<h2>Verdict</h2><ul>{_verdict_items(verdict)}</ul>{commands}</section>")
 
 
 def _table_html(header: list[str], rows: list[list[Any]]) -> str:

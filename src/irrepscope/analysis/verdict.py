@@ -102,13 +102,20 @@ class Verdict:
     sentences: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
-    warning: bool = False  # the model does not beat the composition baseline
+    warning: bool = False  # a model does not beat the composition baseline
+    parts: list[tuple[str, Verdict]] = field(default_factory=list)  # (run name, its verdict)
 
-    def extend(self, other: Verdict, prefix: str = "") -> None:
-        """Append ``other``'s parts, each sentence prefixed (e.g. by a run's name)."""
-        self.sentences += [prefix + s for s in other.sentences]
-        self.unknown += [prefix + s for s in other.unknown]
+    def extend(self, other: Verdict) -> None:
+        """Append ``other``'s sentences, unknowns, commands and parts."""
+        self.sentences += other.sentences
+        self.unknown += other.unknown
         self.commands += other.commands
+        self.parts += other.parts
+        self.warning = self.warning or other.warning
+
+    def add_part(self, name: str, other: Verdict) -> None:
+        """Add ``other`` as the verdict on the run ``name`` (a comparison's runs)."""
+        self.parts.append((name, other))
         self.warning = self.warning or other.warning
 
 

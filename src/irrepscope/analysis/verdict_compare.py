@@ -72,8 +72,8 @@ def comparison_verdict(names: Sequence[str], summaries: Sequence[Mapping[str, An
         verdict.sentences.append(f"All {len(names)} runs are one config ({groups[0].name}) at "
                                  f"different seeds: there is no other config to compare with.")
     for name, summary, scale in zip(names, summaries, scales, strict=True):
-        verdict.extend(run_verdict(summary, _last_rows(summary), scale,
-                                   str(summary.get("run_dir", name))), prefix=f"{name}: ")
+        verdict.add_part(name, run_verdict(summary, _last_rows(summary), scale,
+                                           str(summary.get("run_dir", name))))
     return verdict
 
 
