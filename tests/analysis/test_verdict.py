@@ -81,7 +81,7 @@ def test_worse_than_baseline_and_missing_numbers() -> None:
     assert "l=1" not in text  # no number, no sentence: the unknown list says why
     assert any(u.startswith("l=1: no ablation number (n/a)") for u in verdict.unknown)
     assert any("switched off is not known" in u for u in verdict.unknown)
-    assert "No order is a pruning candidate" in text
+    assert "No order is a pruning candidate: zeroing l=2 multiplies" in text  # l=1 unscored
 
 
 def test_features_without_targets_or_model() -> None:
@@ -98,6 +98,7 @@ def test_features_without_targets_or_model() -> None:
 def test_one_order_and_eleven_orders() -> None:
     one = v.run_verdict(SUMMARY, _rows({0: 4.0}, energy={0: 0.9}), {0: 1.0}, "r")
     assert "The model depends most on l=0" in "\n".join(one.sentences)
+    assert "pruning" not in "\n".join(one.sentences) and not one.commands
     many = {l: (0.01 * l if l % 2 else 2.0) for l in range(11)}
     eleven = v.run_verdict(SUMMARY, _rows(many), {l: 1.0 for l in range(11)}, "r")
     assert eleven.commands[0].startswith("irrepscope prune r --drop 1,3,5,7,9 ")

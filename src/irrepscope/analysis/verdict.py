@@ -205,13 +205,14 @@ def ablation_sentences(rows: Sequence[Mapping[str, Any]], verdict: Verdict,
 def probe_sentences(rows: Sequence[Mapping[str, Any]], verdict: Verdict,
                     switched_off: Sequence[int] = ()) -> None:
     """Which orders carry energy and complexity (NSPS) information (probe R²)."""
-    for column, what in (("probe_r2_energy", "energy"), ("probe_r2_nsps", "complexity (NSPS)")):
+    for column, what, source in (("probe_r2_energy", "energy", "no energies (targets)"),
+                                 ("probe_r2_nsps", "complexity (NSPS)", "no NSPS (it needs "
+                                                                        "SMILES)")):
         values = {int(r["l"]): _num(r.get(column)) for r in rows}
         known = {l: v for l, v in values.items() if math.isfinite(v)}
         if not known:
             verdict.unknown.append(f"Which orders carry {what} information is not known: the "
-                                   f"probe is n/a (no {what.split(' ')[0]} values, or fewer than "
-                                   f"30 molecules).")
+                                   f"probe is n/a ({source}, or fewer than 30 molecules).")
             continue
         informative = sorted((l for l in known if carries_information(known[l])),
                              key=lambda l: -known[l])
@@ -275,10 +276,13 @@ def suggestion_sentences(rows: Sequence[Mapping[str, Any]], savings: Mapping[str
                          run_dir: str | None, verdict: Verdict) -> None:
     """The pruning that follows from the ablation, with what it would remove."""
     drop = prune_candidates(rows)
-    if not any(math.isfinite(_num(r.get("ablation_rel_mse"))) for r in rows):
+    higher = {int(r["l"]): _num(r.get("ablation_rel_mse")) for r in rows if int(r["l"]) > 0}
+    scored = sorted(l for l, value in higher.items() if math.isfinite(value))
+    if not scored:  # nothing to say: no ablation, or only l=0 (never dropped)
         return
     if not drop:
-        verdict.sentences.append(f"No order is a pruning candidate: zeroing any l > 0 multiplies "
+        which = "any l > 0" if len(scored) == len(higher) else _orders_text(scored)
+        verdict.sentences.append(f"No order is a pruning candidate: zeroing {which} multiplies "
                                  f"the MSE by ×{DEPENDS_ON_FACTOR:g} or more.")
         return
     orders = _orders_text(drop)
