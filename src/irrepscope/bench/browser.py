@@ -79,13 +79,13 @@ class Browser:
 
         def pipes() -> None:  # chromium reads commands on fd 3, writes replies on fd 4
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser, from_browser)]
-            os.dup2(high[0], 3)
-            os.dup2(high[1], 4)
+            os.dup2(high[0], 3)  # dup2 makes them inheritable; Python's own fds are not (PEP
+            os.dup2(high[1], 4)  # 446), so close_fds=False hands chromium these two only
 
         self.process = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={self._profile}",
              f"--window-size={width},{height}", "about:blank"],
-            pass_fds=(3, 4), preexec_fn=pipes,
+            close_fds=False, preexec_fn=pipes,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_browser)
         os.close(from_browser)
