@@ -148,3 +148,9 @@ def test_usage_rows_match_the_analysis_numbers(tiny_model, molecule_factory) -> 
                 assert row["ablation_rel_mse"] == pytest.approx(ablated[l], rel=1e-9)
             else:
                 assert np.isnan(row["ablation_rel_mse"])
+    # the ablation on the first batch only: the analysis' ablation of those 16 molecules
+    first = {r["l"]: r["ablation_rel_mse"] for r in usage_rows(tiny_model, batches, seed=4,
+                                                                 ablation_batches=1)
+             if r["block"] == last}
+    _, on_first = u.ablation(tiny_model, [batches[0]], [0, 1, 2], progress=False)
+    assert first == pytest.approx(on_first, rel=1e-9)

@@ -50,7 +50,8 @@ def test_rows_every_n_epochs_per_block_and_l(runs) -> None:
         last = [r for r in mine if r["block"] == blocks - 1]
         assert all(math.isfinite(r["ablation_rel_mse"]) for r in last)
         assert all(math.isnan(r["ablation_rel_mse"]) for r in mine if r["block"] < blocks - 1)
-        assert all(r["molecules"] == 5 and r["seconds"] > 0 for r in mine)
+        assert all(r["molecules"] == r["ablation_molecules"] == 5 and r["seconds"] > 0
+                   for r in mine)
         assert all(math.isnan(r["probe_r2_energy"]) for r in mine)  # 5 molecules < 30
 
 

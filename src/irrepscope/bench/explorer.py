@@ -73,7 +73,8 @@ def _sizes(html: str) -> dict[str, int]:
     """Bytes of the page: all, Bokeh's inlined JavaScript, the drawing store, PNG images."""
     from irrepscope.analysis.explorer import resources_html
 
-    store = max((len(m) for m in re.findall(r'"store":"([A-Za-z0-9+/=]+)"', html)), default=0)
+    store = max((len(m) for m in re.findall(r'\["store","([A-Za-z0-9+/=]+)"\]', html)),
+                default=0)
     images = sum(len(m) for m in re.findall(r"data:image/png;base64,[A-Za-z0-9+/=]+", html))
     return {"total": len(html.encode()), "bokeh_js": len(resources_html().encode()),
             "drawings": store, "png": images}

@@ -20,7 +20,7 @@ import torch
 
 from irrepscope.bench.record import load_average, load_note, markdown_table, publish
 
-STEPS, ROUNDS = 20, 5
+STEPS, ROUNDS = 10, 5
 QUICK_STEPS, QUICK_ROUNDS = 5, 2
 
 
@@ -37,9 +37,10 @@ def measure(config_path: Path, steps: int, rounds: int) -> dict[str, float]:
     tracking record's share of an estimated epoch."""
     from irrepscope.model.gnn import build_model
     from irrepscope.model.usage import usage_rows
+    from irrepscope.train.baseline import composition_baseline
     from irrepscope.train.config import load_config
     from irrepscope.train.datamodule import cached_dataset, split_for
-    from irrepscope.train.irrep_tracking import tracking_batches
+    from irrepscope.train.irrep_tracking import ABLATION_BATCHES, tracking_batches
     from irrepscope.train.speed import train_seconds
 
     config = load_config(config_path)
@@ -48,6 +49,9 @@ def measure(config_path: Path, steps: int, rounds: int) -> dict[str, float]:
     split = split_for(config, len(dataset))
     torch.manual_seed(config.seed)
     model = build_model(config)
+    if model.reference.per_element:  # as training does before its first step
+        fit, _ = composition_baseline(dataset, split, model.config.num_elements, strict=True)
+        model.reference.set_fit(fit)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr)
     train = _batches(dataset, split.train, t.batch_size, steps)
     val = _batches(dataset, split.val, t.eval_batch_size or t.batch_size)
@@ -62,7 +66,7 @@ def measure(config_path: Path, steps: int, rounds: int) -> dict[str, float]:
                 model(batch)
         validation = time.perf_counter() - start
         start = time.perf_counter()
-        usage_rows(model, tracked, seed=config.seed)
+        usage_rows(model, tracked, seed=config.seed, ablation_batches=ABLATION_BATCHES)
         record = time.perf_counter() - start
         if round_index:  # the first round warms caches and allocators up
             for key, value in (("step", step), ("validation", validation), ("record", record)):

@@ -91,12 +91,14 @@ def ablation(model: torch.nn.Module, loader: Iterable[Any], orders: Iterable[int
 
 
 
-def usage_rows(model: torch.nn.Module, batches: Iterable[Any], seed: int = 0
-               ) -> list[dict[str, Any]]:
+def usage_rows(model: torch.nn.Module, batches: Iterable[Any], seed: int = 0,
+               ablation_batches: int | None = None) -> list[dict[str, Any]]:
     """Per block and l of ``model`` (an ``EquivariantGNN``) on the molecules of ``batches`` (PyG
     batches): variance share of the pooled embedding, probe R^2 of the energy (eV) from l's
     invariant features, and, in the last block's rows only, the ablation's relative MSE change
-    with l zeroed in every block (NaN elsewhere; ``MIN_PROBE_ROWS`` applies to the probe).
+    with l zeroed in every block (NaN elsewhere; ``MIN_PROBE_ROWS`` applies to the probe). The
+    ablation uses the first ``ablation_batches`` batches (None: all), its |L| passes being the
+    cost.
 
     Gradients are off and the model's mode is left as it was; uses no global random state.
     """
@@ -115,10 +117,12 @@ def usage_rows(model: torch.nn.Module, batches: Iterable[Any], seed: int = 0
             trues.append(batch.y.reshape(-1).double().cpu())
         irreps = model.block_irreps
         true = torch.cat(trues).numpy()
-        mse = float(np.mean((torch.cat(preds).numpy() - true) ** 2))
+        some = batches[:ablation_batches]
+        count = sum(len(t) for t in trues[:len(some)])
+        mse = float(np.mean((torch.cat(preds).numpy()[:count] - true[:count]) ** 2))
         last = len(irreps) - 1
         orders = sorted({ir.l for _, ir in irreps[last]})
-        _, ablated = ablation(model, batches, orders, progress=False, baseline=mse)
+        _, ablated = ablation(model, some, orders, progress=False, baseline=mse)
     rows = []
     for block, block_irreps in enumerate(irreps):
         joint = torch.cat([parts[block] for parts in pooled])

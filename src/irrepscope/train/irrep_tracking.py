@@ -4,7 +4,8 @@ Before the first epoch and after every N-th epoch (and after the last), the mode
 a fixed subset of the validation molecules (``train.track_irreps_molecules``, drawn once with
 the run seed): per block and l the variance share of the pooled embedding and the ridge-probe R²
 of the energy from l's invariant features, and per l the ablation (relative MSE change with l
-zeroed in every block, in the last block's rows). ``model.usage.usage_rows`` computes them.
+zeroed in every block, in the last block's rows) on the first 128 of those molecules.
+``model.usage.usage_rows`` computes them.
 
 The measurement runs inside validation, so with ``train.ema_decay`` it sees the averaged
 weights, the ones validation scores and checkpoints store. It uses no global random state, so a
@@ -28,6 +29,8 @@ from irrepscope.model.usage import usage_rows
 from irrepscope.train.run_records import TRACKING_KEY
 
 BATCH_SIZE = 64
+# The ablation's |L| passes are the record's cost: they use the first two batches (128 molecules).
+ABLATION_BATCHES = 2
 
 
 class IrrepTracker(L.Callback):
@@ -71,14 +74,16 @@ class IrrepTracker(L.Callback):
         training = model.training
         model.eval()
         try:
-            rows = usage_rows(model, self._batches, seed=self.seed)
+            rows = usage_rows(model, self._batches, seed=self.seed,
+                              ablation_batches=ABLATION_BATCHES)
         finally:
             model.train(training)
         seconds = time.perf_counter() - start
         count = sum(int(b.num_graphs) for b in self._batches)
+        ablated = sum(int(b.num_graphs) for b in self._batches[:ABLATION_BATCHES])
         self.rows = [r for r in self.rows if r["epochs_trained"] < epochs_trained]
         self.rows += [{"epochs_trained": epochs_trained, **row, "molecules": count,
-                       "seconds": seconds} for row in rows]
+                       "ablation_molecules": ablated, "seconds": seconds} for row in rows]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The initial weights' row (a fresh run only; a resumed one has it in its record)."""

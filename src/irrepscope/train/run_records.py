@@ -45,9 +45,10 @@ CHECKSUM_KEY = "irrepscope_sha256"
 RECORD_KEY = "RunDirCallback"  # the callback's state key in checkpoint["callbacks"]
 TRACKING_FILE = "irreps_over_training.csv"
 TRACKING_KEY = "IrrepTracker"  # the irrep tracker's state key in checkpoint["callbacks"]
-INTEGER_COLUMNS = frozenset({"epoch", "step", "epochs_trained", "block", "l", "molecules"})
+INTEGER_COLUMNS = frozenset({"epoch", "step", "epochs_trained", "block", "l", "molecules",
+                             "ablation_molecules"})
 TRACKING_COLUMNS = ("epochs_trained", "block", "l", "variance_share", "probe_r2_energy",
-                    "ablation_rel_mse", "molecules", "seconds")
+                    "ablation_rel_mse", "molecules", "ablation_molecules", "seconds")
 RECORD_FILES = ("last.ckpt", "best.ckpt", METRICS_FILE, "test_metrics.json", "config.yaml",
                 "versions.json", TRACKING_FILE)
 STALE_PATTERNS = (*(f".{name}.*.tmp" for name in RECORD_FILES), ".split.*.tmp.npz")
@@ -128,8 +129,8 @@ def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Rows of a ``metrics.csv`` or ``irreps_over_training.csv`` (numbers as floats; ``epoch``,
-    ``step``, ``epochs_trained``, ``block``, ``l`` and ``molecules`` as ints)."""
+    """Rows of a ``metrics.csv`` or ``irreps_over_training.csv`` (numbers as floats, counts and
+    indices in ``INTEGER_COLUMNS`` as ints)."""
     if not path.exists():
         return []
     with path.open(newline="") as handle:
