@@ -21,7 +21,13 @@ from irrepscope.analysis.seed_groups import (
     seed_blocks,
     seed_groups_json,
 )
-from irrepscope.analysis.verdict import Verdict, relative_scales, run_verdict
+from irrepscope.analysis.verdict import (
+    Verdict,
+    model_block,
+    model_rows,
+    relative_scales,
+    run_verdict,
+)
 from irrepscope.analysis.verdict_compare import comparison_verdict, pruned_verdict
 from irrepscope.errors import RunDirError
 
@@ -142,12 +148,13 @@ def _analysis_blocks(analysis: Analysis) -> list[Block]:
 
 
 def explorer_blocks(runs: Sequence[tuple[str, Path, dict[str, Any]]]) -> list[Block]:
-    """Interactive explorers of the last block's projections of analysed runs, given as
-    (label, analysis folder, summary); runs of the same molecules share one."""
+    """Interactive explorers of the projections of analysed runs (the block with the model
+    numbers: ``verdict.model_block``), given as (label, analysis folder, summary); runs of the
+    same molecules share one."""
     from irrepscope.analysis.explorer import analysis_explorers
     from irrepscope.analysis.figures import panel_keys
 
-    found = analysis_explorers([(label, folder, s["last_block"], panel_keys(s["orders"]))
+    found = analysis_explorers([(label, folder, model_block(s), panel_keys(s["orders"]))
                                 for label, folder, s in runs])
     caption = ("Explorer of the last block's projections{}: hover a point for the molecule, "
                "drag to select (the selection shows in every panel), menu to recolour")
@@ -156,22 +163,21 @@ def explorer_blocks(runs: Sequence[tuple[str, Path, dict[str, Any]]]) -> list[Bl
 
 
 def verdict_scales(analysis_dir: Path, summary: dict[str, Any]) -> dict[int, float] | None:
-    """{l: relative scale} of the last block from analysis_dir/embeddings.npz (None when the
-    rows carry ``relative_scale`` or the file is missing)."""
-    rows = [r for r in summary.get("table", []) if r.get("block") == summary.get("last_block")]
+    """{l: relative scale} of the verdict's block from analysis_dir/embeddings.npz (None when
+    the rows carry ``relative_scale`` or the file is missing)."""
+    rows = model_rows(summary)
     path = Path(analysis_dir) / "embeddings.npz"
     if any("relative_scale" in r for r in rows) or not path.exists():
         return None
     data = np.load(path)
-    block = summary["last_block"]
+    block = model_block(summary)
     return relative_scales({int(r["l"]): data[f"block{block}_l{int(r['l'])}_raw"] for r in rows
                             if f"block{block}_l{int(r['l'])}_raw" in data.files})
 
 
 def _verdict(analysis: Analysis, summary: dict[str, Any], run_dir: str | None) -> Verdict:
-    last = [r for r in analysis.table if r["block"] == analysis.summary["last_block"]]
-    return run_verdict(summary, last, verdict_scales(analysis.out_dir, analysis.summary),
-                       run_dir)
+    return run_verdict(summary, model_rows(analysis.summary, analysis.table),
+                       verdict_scales(analysis.out_dir, analysis.summary), run_dir)
 
 
 def _pruned_verdict(run_dir: Path) -> Verdict | None:

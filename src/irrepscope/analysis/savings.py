@@ -38,12 +38,12 @@ def prune_savings(config: ModelConfig, drop: Sequence[int], graphs: Sequence[Any
 def add_prune_candidate(summary: dict[str, Any], table: Sequence[Mapping[str, Any]], run: Any,
                         molecules: int) -> None:
     """Put into an analysis summary the ablation's molecule count and, when the verdict finds
-    pruning candidates in the last block, what dropping them removes (``prune_candidate``);
+    pruning candidates, what dropping them removes (``prune_candidate``);
     ``run``: the ``TrainedRun`` (its config and test graphs)."""
-    from irrepscope.analysis.verdict import prune_candidates
+    from irrepscope.analysis.verdict import model_rows, prune_candidates
 
     summary["ablation_molecules"] = molecules
-    drop = prune_candidates([r for r in table if r["block"] == summary["last_block"]])
+    drop = prune_candidates(model_rows(summary, table))
     if drop:
         summary["prune_candidate"] = prune_savings(run.config.model, drop, run.test_graphs,
                                                    list(run.config.train.targets))

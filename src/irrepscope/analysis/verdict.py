@@ -87,6 +87,20 @@ def prune_threshold() -> float:
     return DEPENDS_ON_FACTOR - 1.0
 
 
+def model_block(summary: Mapping[str, Any]) -> int:
+    """The block whose rows hold the numbers that need the model (ablation): the summary's
+    ``model_block`` where the analysis names one (a last layer of scalars only), else its last."""
+    return int(summary.get("model_block", summary["last_block"]))
+
+
+def model_rows(summary: Mapping[str, Any],
+               table: Sequence[Mapping[str, Any]] | None = None) -> list[Mapping[str, Any]]:
+    """The utilization rows of ``model_block`` (from ``table``, default the summary's)."""
+    block = model_block(summary)
+    return [r for r in (summary.get("table", []) if table is None else table)
+            if r.get("block") == block]
+
+
 def prune_candidates(rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """Orders l > 0 of one block's rows whose finite ablation is below the depends-on rule."""
     return sorted(int(r["l"]) for r in rows if int(r["l"]) > 0

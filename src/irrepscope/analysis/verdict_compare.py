@@ -14,6 +14,7 @@ from irrepscope.analysis.verdict import (
     DEPENDS_ON_FACTOR,
     Verdict,
     fmt,
+    model_rows,
     run_verdict,
 )
 from irrepscope.train.seed_stats import mean_std
@@ -56,10 +57,6 @@ def better_sentences(groups: Sequence[SeedGroup], verdict: Verdict) -> None:
         verdict.sentences.append(text + ".")
 
 
-def _last_rows(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [r for r in summary.get("table", []) if r.get("block") == summary.get("last_block")]
-
-
 def comparison_verdict(names: Sequence[str], summaries: Sequence[Mapping[str, Any]],
                        groups: Sequence[SeedGroup],
                        scales: Sequence[Mapping[int, float] | None]) -> Verdict:
@@ -72,7 +69,7 @@ def comparison_verdict(names: Sequence[str], summaries: Sequence[Mapping[str, An
         verdict.sentences.append(f"All {len(names)} runs are one config ({groups[0].name}) at "
                                  f"different seeds: there is no other config to compare with.")
     for name, summary, scale in zip(names, summaries, scales, strict=True):
-        verdict.add_part(name, run_verdict(summary, _last_rows(summary), scale,
+        verdict.add_part(name, run_verdict(summary, model_rows(summary), scale,
                                            str(summary.get("run_dir", name))))
     return verdict
 

@@ -22,11 +22,12 @@ MIN_PROBE_ROWS = 30
 
 
 def variance_share(per_l: Mapping[int, np.ndarray]) -> dict[int, float]:
-    """{l: share of the total variance (sum over columns) carried by l's raw columns [n, d_l]}."""
+    """{l: share of the total variance (sum over columns) carried by l's raw columns [n, d_l]};
+    0 for every l when the features do not vary at all (no l carries any variance)."""
     var = {l: float(np.var(np.asarray(x, dtype=np.float64), axis=0).sum())
            for l, x in per_l.items()}
     total = sum(var.values())
-    return {l: (v / total if total > 0 else float("nan")) for l, v in var.items()}
+    return {l: (v / total if total > 0 else 0.0) for l, v in var.items()}
 
 
 def ridge_probe_r2(features: np.ndarray, target: np.ndarray, folds: int = 5,
