@@ -219,14 +219,13 @@ def ablation_sentences(rows: Sequence[Mapping[str, Any]], verdict: Verdict,
 def probe_sentences(rows: Sequence[Mapping[str, Any]], verdict: Verdict,
                     switched_off: Sequence[int] = ()) -> None:
     """Which orders carry energy and complexity (NSPS) information (probe R²)."""
-    for column, what, source in (("probe_r2_energy", "energy", "no energies (targets)"),
-                                 ("probe_r2_nsps", "complexity (NSPS)", "no NSPS (it needs "
-                                                                        "SMILES)")):
+    for column, what, source in (("probe_r2_energy", "energy", "no energies were given"),
+                                 ("probe_r2_nsps", "complexity (NSPS)", "no SMILES, so no NSPS")):
         values = {int(r["l"]): _num(r.get(column)) for r in rows}
         known = {l: v for l, v in values.items() if math.isfinite(v)}
         if not known:
             verdict.unknown.append(f"Which orders carry {what} information is not known: the "
-                                   f"probe is n/a ({source}, or fewer than 30 molecules).")
+                                   f"probe is n/a ({source}; or fewer than 30 molecules).")
             continue
         informative = sorted((l for l in known if carries_information(known[l])),
                              key=lambda l: -known[l])
