@@ -297,8 +297,14 @@ def figure_irreps_over_training(tracking_csv: Path, out: Path, title: str = "") 
                 ax.plot(epochs[mine], values[mine], marker="o", ms=3, color=f"C{i % 10}",
                         label=f"l={l}")
         if key == "ablation_rel_mse" and ax.lines:
+            from irrepscope.analysis.verdict import DEPENDS_ON_FACTOR
+
             ax.set_yscale("log")
             ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
+            ax.axhline(DEPENDS_ON_FACTOR, color="0.3", lw=0.8, ls="--")
+            ax.text(0.99, DEPENDS_ON_FACTOR, f"depends-on rule ×{DEPENDS_ON_FACTOR:g}",
+                    ha="right", va="bottom", fontsize=7, color="0.3",
+                    transform=ax.get_yaxis_transform())
             ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
             ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
             ax.yaxis.set_minor_formatter(NullFormatter())
