@@ -14,7 +14,7 @@ MACE_TESTS := tests/analysis/test_mace_adapter.py tests/integration/test_cli_mac
 	tests/test_weights_only.py tests/analysis/test_layout.py tests/analysis/test_features.py \
 	tests/sph/test_api.py
 
-.PHONY: venv venv-mace demo test test-mace bench lint clean
+.PHONY: venv venv-mace demo test test-mace bench lint clean browser
 
 venv: $(STAMP)
 
@@ -38,7 +38,14 @@ $(MACE_STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/irrepscope demo
 
-test: $(STAMP) $(MACE_STAMP)
+# The report tests open report.html in headless Chromium; without it they skip (and say so).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
+	  echo "Chromium could not be installed (apt-get install -y chromium): browser tests will skip"
+
+test: $(STAMP) $(MACE_STAMP) browser
 	$(PY) -m pytest -q
 	$(MACE_VENV)/bin/python -m pytest -q $(MACE_TESTS)
 

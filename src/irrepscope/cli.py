@@ -315,7 +315,7 @@ def _predict(args: argparse.Namespace) -> None:
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks; results go to docs/benchmarks.md")
     bench.add_argument("target", choices=["sph", "data", "train", "train-graphs", "train-gpu",
-                                          "demo", "recipe", "all"])
+                                          "demo", "recipe", "explorer", "tracking", "all"])
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     bench.add_argument("--record", type=Path, default=Path("docs/benchmarks.md"),
                        help="Markdown file whose section for this benchmark is replaced")
@@ -332,6 +332,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--configs", nargs="+", metavar="ORDERS:H",
                        help="train-gpu, train-graphs: configurations instead of the five, "
                             "e.g. '0,1,2:32' (train-graphs then skips its cutoff scaling)")
+    bench.add_argument("--run", type=Path, default=None, dest="run_dir",
+                       help="explorer: the trained run to embed molecules with "
+                            "(default runs/demo/l03456_h16)")
     bench.set_defaults(func=_bench)
 
 
@@ -355,7 +358,7 @@ def _bench(args: argparse.Namespace) -> None:
     run_benchmarks(args.target, quick=args.quick,
                    record=None if args.no_record else args.record, sizes=args.sizes,
                    sets=args.orders, compiled=False if args.no_compile else None,
-                   graphs=args.graphs, configs=_configs(args.configs),
+                   graphs=args.graphs, configs=_configs(args.configs), run_dir=args.run_dir,
                    # a chosen subset of train-graphs' configs leaves out its scaling table
                    scaling_configs=[] if args.target == "train-graphs" and args.configs else None)
 

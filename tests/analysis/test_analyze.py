@@ -33,3 +33,12 @@ def test_default_panel_is_the_most_structured_used_l() -> None:
     assert analyze._default_panel(rows, proj) == "invariant:l=1"
     unused = {k: Projection("p", None, "unused") for k in proj}
     assert analyze._default_panel(rows, unused) == "invariant:l=0"
+
+
+def test_default_panel_passes_over_switched_off_orders() -> None:
+    rows = [{"l": 0, "nsps_consistency_invariant": 0.2, "switched_off": False},
+            {"l": 1, "nsps_consistency_invariant": 0.5, "switched_off": False},
+            {"l": 2, "nsps_consistency_invariant": 0.1, "switched_off": True}]
+    ok = Projection("p", np.zeros((5, 2)), "ok")
+    proj = {("invariant", f"l={l}"): ok for l in range(3)}
+    assert analyze._default_panel(rows, proj) == "invariant:l=1"

@@ -94,6 +94,10 @@ def test_cli_analyze_features(tmp_path, capsys) -> None:
     text = report.read_text()
     assert "x (3x0e+2x1o+2x2e)" in text and "No SMILES were given" in text
     assert "Ablation and input gradients: not available" in text
+    verdict = text.split("## Verdict")[1].split("\n## ")[0]  # first, saying what is not known
+    assert text.index("## Verdict") < text.index("## Utilization")
+    assert "The model's error is not known" in verdict and "ablation needs the model" in verdict
+    assert "Whether the model beats counting atoms" not in verdict  # no error, no baseline claim
     rows = np.genfromtxt(tmp_path / "f_analysis" / "utilization.csv", delimiter=",", names=True)
     assert all(np.isnan(rows[c]).all() for c in MODEL_COLUMNS)
     assert np.isfinite(rows["variance_share"]).all()

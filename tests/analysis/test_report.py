@@ -93,6 +93,22 @@ def test_missing_baseline_is_a_note_not_an_error(fake_runs) -> None:
     report.analyze_run(fake_runs[0], progress=False)
     md = (fake_runs[0] / "analysis" / "report.md").read_text()
     assert "Composition baseline unavailable" in md and "worse than counting atoms" not in md
+    assert "- Whether the model beats counting atoms is not known: " in md  # said in the verdict
+
+
+def test_a_pruned_run_opens_with_what_pruning_did(fake_runs) -> None:
+    record = {"dropped_orders": [2], "source_run": "runs/big", "epochs_trained": 0,
+              "models": {"original": {"parameters": 2000}, "pruned": {"parameters": 1234}},
+              "errors": {"original": {"test_mse": 2.0}, "pruned": {"test_mse": 2.25}}}
+    (fake_runs[0] / "pruned_from.json").write_text(json.dumps(record))
+    (fake_runs[0] / "prune_report.md").write_text("# Pruned run\n")
+    report.analyze_run(fake_runs[0], progress=False)
+    md = (fake_runs[0] / "analysis" / "report.md").read_text()
+    verdict = md.split("## Verdict")[1].split("\n## ")[0]
+    assert md.index("## Verdict") < md.index("## Metrics")
+    assert "- Pruned l=2 from runs/big: 766 of 2,000 parameters removed (38%)." in verdict
+    assert "2.25 eV² right after it (×1.12)" in verdict
+    assert "×1.5" in verdict  # then the run's own ablation sentences
 
 
 def test_other_targets_stand_beside_their_baselines() -> None:

@@ -111,3 +111,46 @@ def test_input_gradients_match_autograd(tiny_model, molecules) -> None:
     last = u.input_gradients(tiny_model, loader, block=-1, progress=False)
     assert last[0]["grad_abs"] > 0
     assert last[1]["grad_abs"] == 0.0 and last[2]["grad_abs"] == 0.0  # readout reads only l=0
+
+
+def test_usage_rows_match_the_analysis_numbers(tiny_model, molecule_factory) -> None:
+    """The numbers training records (model.usage.usage_rows) are the analysis' own, and taking
+    them changes neither the model's mode nor torch's random state."""
+    from torch_geometric.data import Batch
+
+    from irrepscope.analysis.embeddings import graph_embeddings_by_l
+    from irrepscope.model.usage import usage_rows
+
+    molecules = molecule_factory(40, seed=2)
+    batches = [Batch.from_data_list(molecules[k:k + 16]) for k in range(0, 40, 16)]
+    tiny_model.train()
+    state = torch.get_rng_state()
+    rows = usage_rows(tiny_model, batches, seed=4)
+    assert tiny_model.training and torch.equal(state, torch.get_rng_state())
+    tiny_model.eval()
+    with torch.no_grad():
+        outputs = [tiny_model.embed(b) for b in batches]
+    energy = torch.cat([b.y for b in batches]).double().numpy()
+    _, ablated = u.ablation(tiny_model, DataLoader(molecules, batch_size=16), [0, 1, 2],
+                            progress=False)
+    last = len(tiny_model.block_irreps) - 1
+    for block, irreps in enumerate(tiny_model.block_irreps):
+        joint = torch.cat([o.graph_embeddings[block] for o in outputs]).double()
+        by_l = graph_embeddings_by_l(joint, irreps)
+        share = u.variance_share({l: v["raw"] for l, v in by_l.items()})
+        mine = {r["l"]: r for r in rows if r["block"] == block}
+        assert sorted(mine) == [0, 1, 2]
+        for l, row in mine.items():
+            assert row["variance_share"] == pytest.approx(share[l], rel=1e-9)
+            assert row["probe_r2_energy"] == pytest.approx(
+                u.ridge_probe_r2(by_l[l]["invariant"], energy, seed=4), rel=1e-9)
+            if block == last:
+                assert row["ablation_rel_mse"] == pytest.approx(ablated[l], rel=1e-9)
+            else:
+                assert np.isnan(row["ablation_rel_mse"])
+    # the ablation on the first batch only: the analysis' ablation of those 16 molecules
+    first = {r["l"]: r["ablation_rel_mse"] for r in usage_rows(tiny_model, batches, seed=4,
+                                                                 ablation_batches=1)
+             if r["block"] == last}
+    _, on_first = u.ablation(tiny_model, [batches[0]], [0, 1, 2], progress=False)
+    assert first == pytest.approx(on_first, rel=1e-9)

@@ -62,6 +62,9 @@ def test_zero_epochs_writes_a_run_whose_model_is_the_ablated_original(tiny_run, 
     assert all(sizes[m][k] > 0 for m in sizes for k in ("train_mol_per_s",
                                                          "inference_mol_per_s"))
     report = (out / REPORT_FILE).read_text()
+    assert report.index("## Verdict") < report.index("Source:")  # the verdict comes first
+    removed = sizes["original"]["parameters"] - sizes["pruned"]["parameters"]
+    assert f"Pruned l=2 from {record['source_run']}: {removed:,} of " in report
     assert "pruned, before fine-tuning" in report and "composition baseline" in report
     assert "after" not in report.split("| model")[1].split("Test errors")[0]  # no epochs
     assert record["unused_sh_orders"] == []

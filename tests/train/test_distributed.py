@@ -14,7 +14,7 @@ import yaml
 
 from irrepscope.train.module import evaluate
 from irrepscope.train.run import load_run_dataset, load_run_split, load_trained_model
-from irrepscope.train.run_records import read_metrics
+from irrepscope.train.run_records import TRACKING_FILE, read_metrics
 
 
 def test_ddp_two_cpu_processes_match_single_process(tiny_settings: dict, tmp_path: Path) -> None:
@@ -29,13 +29,15 @@ def test_ddp_two_cpu_processes_match_single_process(tiny_settings: dict, tmp_pat
     result = subprocess.run(
         [sys.executable, "-m", "irrepscope.cli", "train", "--config", str(config), "--run-dir",
          str(run), "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu",
-         "--set", "train.eval_batch_size=4"],
+         "--set", "train.eval_batch_size=4", "--set", "train.track_irreps=1"],
         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in result.stderr + result.stdout
     rows = read_metrics(run / "metrics.csv")
     assert [r["epoch"] for r in rows] == [0, 1]
     assert [r["step"] for r in rows] == [3, 6]  # 45 molecules / 2 ranks = 23 each, batch 8
+    tracked = read_metrics(run / TRACKING_FILE)  # rank 0 measures and writes, once per epoch
+    assert [r["epochs_trained"] for r in tracked if r["l"] == 0 and r["block"] == 0] == [0, 1, 2]
     saved = json.loads((run / "test_metrics.json").read_text())
     assert saved["test_count"] == 9  # every test molecule once: no DistributedSampler padding
 

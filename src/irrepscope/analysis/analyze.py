@@ -139,6 +139,7 @@ class RunProbe:
 
         self.model, self.notes = run.model, []
         n = len(run.test_graphs)
+        self.molecules = min(n, limit)
         pick = np.arange(n)
         if n > limit:
             pick = np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
@@ -166,9 +167,11 @@ class RunProbe:
 
 
 def _default_panel(rows: list[dict[str, Any]], proj: dict[tuple[str, str], Projection]) -> str:
-    """The invariant l>0 panel with the most NSPS structure (lowest consistency), else l=0."""
+    """The invariant l>0 panel with the most NSPS structure (lowest consistency), else l=0;
+    switched-off orders are passed over (their structure is that of near-zero features)."""
     candidates = [(r["nsps_consistency_invariant"], r["l"]) for r in rows
-                  if r["l"] > 0 and proj[("invariant", f"l={r['l']}")].ok
+                  if r["l"] > 0 and not r.get("switched_off")
+                  and proj[("invariant", f"l={r['l']}")].ok
                   and np.isfinite(r["nsps_consistency_invariant"])]
     return f"invariant:l={min(candidates)[1]}" if candidates else "invariant:l=0"
 
@@ -297,6 +300,9 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
     analysis = analyse_embeddings(emb, out_dir, seed, label, probe, panel, n_landmark,
                                   progress)
     figs, notes = analysis.figures, analysis.notes
+    from irrepscope.analysis.savings import add_prune_candidate
+
+    add_prune_candidate(analysis.summary, analysis.table, run, probe.molecules)
     baseline = _baseline(run_dir, notes)
     figs["tensor_product_paths"] = figures.figure_tensor_product_paths(
         orders, out_dir / "tensor_product_paths.png", f"tensor-product paths, L={orders}"
@@ -308,6 +314,12 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
             baseline={kind: baseline.get(f"val_{kind}") for kind in ("mse", "mae")})
     else:
         notes.append("Learning curve skipped: metrics.csv is missing.")
+    from irrepscope.train.run_records import TRACKING_FILE
+
+    if (run_dir / TRACKING_FILE).exists():
+        figs["irreps_over_training"] = figures.figure_irreps_over_training(
+            run_dir / TRACKING_FILE, out_dir / "irreps_over_training.png",
+            f"{label}: use of each l over training")
     from irrepscope.train.target_baseline import TARGET_METRIC
 
     test_mse_all = float(np.mean((emb.energy_pred - emb.energy_true) ** 2))
@@ -336,7 +348,7 @@ def analyse(run_dir: Path, blocks: list[int] | None = None, panel: str | None = 
 
 def _baseline(run_dir: Path, notes: list[str]) -> dict[str, Any]:
     """The run's composition baseline (baseline.json, computed if missing), or {} with a note."""
-    from irrepscope.train.baseline import run_baseline
+    from irrepscope.train.run import run_baseline
 
     try:
         baseline = run_baseline(run_dir)

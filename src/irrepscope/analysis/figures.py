@@ -16,7 +16,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
 from irrepscope.analysis.projection import Projection  # noqa: E402
 from irrepscope.files import atomic_output  # noqa: E402
@@ -268,6 +273,54 @@ def figure_utilization(rows: Sequence[Mapping[str, float]], out: Path, title: st
         ax.tick_params(labelsize=8)
     fig.suptitle(title or "utilization per l", fontsize=11)
     fig.tight_layout()
+    return _save(fig, out)
+
+
+OVER_TRAINING_PANELS = (("ablation_rel_mse", "MSE × when l is zeroed (ablation)"),
+                        ("probe_r2_energy", "probe R² (energy)"),
+                        ("variance_share", "variance share"))
+
+
+def figure_irreps_over_training(tracking_csv: Path, out: Path, title: str = "") -> Path:
+    """Use of each l against epochs trained (``irreps_over_training.csv`` of
+    ``train.track_irreps``), last block: ablation factor (log), energy probe R², variance
+    share; one line per l."""
+    cols = read_metrics(tracking_csv)
+    last = np.nanmax(cols["block"]) if len(cols.get("block", [])) else 0
+    keep = cols["block"] == last
+    epochs, orders = cols["epochs_trained"][keep], cols["l"][keep]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    for ax, (key, name) in zip(axes, OVER_TRAINING_PANELS, strict=True):
+        values = cols[key][keep] + (1.0 if key == "ablation_rel_mse" else 0.0)
+        for i, l in enumerate(sorted(set(orders.astype(int)))):
+            mine = (orders == l) & np.isfinite(values)
+            if mine.any():
+                ax.plot(epochs[mine], values[mine], marker="o", ms=3, color=f"C{i % 10}",
+                        label=f"l={l}")
+        if key == "ablation_rel_mse" and ax.lines:
+            from irrepscope.analysis.verdict import DEPENDS_ON_FACTOR
+
+            ax.set_yscale("log")
+            ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
+            ax.axhline(DEPENDS_ON_FACTOR, color="0.3", lw=0.8, ls="--")
+            ax.text(0.99, DEPENDS_ON_FACTOR, f"depends-on rule ×{DEPENDS_ON_FACTOR:g}",
+                    ha="right", va="bottom", fontsize=7, color="0.3",
+                    transform=ax.get_yaxis_transform())
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        if not ax.lines:
+            ax.text(0.5, 0.5, "n/a (too few molecules)" if key.startswith("probe") else "n/a",
+                    ha="center", transform=ax.transAxes, color="0.4")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epochs trained")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=8)
+    handles, labels = next(((a.get_legend_handles_labels()) for a in axes if a.lines), ([], []))
+    if handles:
+        fig.legend(handles, labels, loc="center right", fontsize=8)
+    fig.suptitle((title or "use of each l over training") + f" (block {int(last)})", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
     return _save(fig, out)
 
 

@@ -4,31 +4,34 @@ comparison of runs. Public entry points: ``analyze_run`` and ``compare_runs``.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from irrepscope.analysis import side_by_side
 from irrepscope.analysis.analyze import TABLE_COLUMNS, Analysis, analyse, load_projections
+from irrepscope.analysis.report_render import Block, render_html, render_markdown
 from irrepscope.analysis.seed_groups import (
     group_runs,
     read_config_or_none,
     seed_blocks,
     seed_groups_json,
 )
-from irrepscope.analysis.verdict import SWITCHED_OFF_RELATIVE_SCALE
-from irrepscope.bench.record import markdown_table
+from irrepscope.analysis.verdict import (
+    SWITCHED_OFF_RELATIVE_SCALE,
+    Verdict,
+    model_block,
+    model_rows,
+    relative_scales,
+    run_verdict,
+)
+from irrepscope.analysis.verdict_compare import comparison_verdict, pruned_verdict
 from irrepscope.errors import RunDirError
 from irrepscope.files import atomic_write_text
-
-# A document is a list of blocks: ("h1"|"h2"|"p"|"pre"|"warn", text), ("ul", items),
-# ("table", header, rows), ("img", path, caption). Both renderers walk the same list.
-Block = tuple[Any, ...]
 
 VIEWS_EXPLAINED = (
     "Two views of each order l: *raw* uses l's mul·(2l+1) pooled components, as in the paper; "
@@ -51,6 +54,8 @@ COLUMNS_EXPLAINED = (
 )
 
 
+OVER_TRAINING_CAPTION = ("Use of each l over training (irreps_over_training.csv, "
+                         "train.track_irreps): last block, on fixed validation molecules")
 BASELINE_EXPLAINED = (
     "Composition baseline: least squares of the energy on the element counts (one energy per "
     "element, no intercept), fitted on the run's training molecules and scored on its test "
@@ -67,66 +72,6 @@ def _fmt(value: Any) -> str:
 
 def _table_block(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Block:
     return ("table", list(columns), [[_fmt(r.get(c, "")) for c in columns] for r in rows])
-
-
-def render_markdown(doc: list[Block], base: Path) -> str:
-    """Markdown text of a document; images are linked relative to ``base``."""
-    parts = []
-    for block in doc:
-        kind = block[0]
-        if kind in ("h1", "h2"):
-            parts.append(("# " if kind == "h1" else "## ") + block[1])
-        elif kind == "p":
-            parts.append(block[1])
-        elif kind == "warn":
-            parts.append(f"> **Warning:** {block[1]}")
-        elif kind == "pre":
-            parts.append("```\n" + block[1].rstrip() + "\n```")
-        elif kind == "table":
-            parts.append(markdown_table(block[1], block[2]))
-        elif kind == "ul":
-            parts.append("\n".join(f"- {item}" for item in block[1]) or "- none")
-        elif kind == "img":
-            rel = Path(os.path.relpath(Path(block[1]).resolve(), base.resolve()))
-            parts.append(f"![{block[2]}]({rel.as_posix()})\n\n*{block[2]}*")
-    return "\n\n".join(parts) + "\n"
-
-
-def render_html(doc: list[Block], title: str) -> str:
-    """A self-contained HTML page of a document (PNG images embedded as base64)."""
-    body = []
-    for block in doc:
-        kind = block[0]
-        if kind in ("h1", "h2"):
-            body.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
-        elif kind == "p":
-            body.append(f"<p>{html.escape(block[1])}</p>")
-        elif kind == "warn":
-            body.append(f'<p class="warning"><strong>Warning:</strong> '
-                        f"{html.escape(block[1])}</p>")
-        elif kind == "pre":
-            body.append(f"<pre>{html.escape(block[1])}</pre>")
-        elif kind == "ul":
-            items = "".join(f"<li>{html.escape(i)}</li>" for i in block[1]) or "<li>none</li>"
-            body.append(f"<ul>{items}</ul>")
-        elif kind == "table":
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in block[1])
-            rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row)
-                           + "</tr>" for row in block[2])
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif kind == "img":
-            data = base64.b64encode(Path(block[1]).read_bytes()).decode("ascii")
-            body.append(f'<figure><img src="data:image/png;base64,{data}" '
-                        f'alt="{html.escape(block[2])}"><figcaption>{html.escape(block[2])}'
-                        f"</figcaption></figure>")
-    style = ("body{font-family:sans-serif;max-width:1400px;margin:auto;padding:1em}"
-             "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;"
-             "padding:3px 8px;text-align:right}img{max-width:100%}pre{background:#f5f5f5;"
-             "padding:0.5em;overflow:auto}figcaption{color:#555;font-size:0.9em}"
-             ".warning{background:#fdecea;border:2px solid #c62828;padding:0.6em}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{style}</style></head><body>\n" + "\n".join(body)
-            + "\n</body></html>\n")
 
 
 def write_report(doc: list[Block], out_dir: Path, title: str) -> Path:
@@ -196,7 +141,8 @@ def _analysis_blocks(analysis: Analysis) -> list[Block]:
                          f"Utilization numbers of block {s.get('model_block', s['last_block'])} "
                          f"per l"),
                         ("h2", "Embedding projections (PHATE, coloured by NSPS)"),
-                        ("p", VIEWS_EXPLAINED)]
+                        ("p", VIEWS_EXPLAINED),
+                        *explorer_blocks([("", analysis.out_dir, s)])]
     for b in s["blocks"]:
         name = f" ({names[b]})" if b in names else ""
         doc.append(("img", figs[f"projections_block{b}"],
@@ -206,6 +152,46 @@ def _analysis_blocks(analysis: Analysis) -> list[Block]:
                           f"quadrant, the molecule farthest from the median")
             for name, path in figs.items() if name.startswith("extremes_")]
     return doc
+
+
+def explorer_blocks(runs: Sequence[tuple[str, Path, dict[str, Any]]]) -> list[Block]:
+    """Interactive explorers of the projections of analysed runs (the block with the model
+    numbers: ``verdict.model_block``), given as (label, analysis folder, summary); runs of the
+    same molecules share one."""
+    from irrepscope.analysis.explorer import analysis_explorers
+    from irrepscope.analysis.figures import panel_keys
+
+    found = analysis_explorers([(label, folder, model_block(s), panel_keys(s["orders"]))
+                                for label, folder, s in runs])
+    caption = ("Explorer of the last block's projections{}: hover a point for the molecule, "
+               "drag to select (the selection shows in every panel), menu to recolour")
+    return [("explorer", fragment, caption.format(f" ({', '.join(labels)})" if labels[0]
+                                                  else "")) for fragment, labels in found]
+
+
+def verdict_scales(analysis_dir: Path, summary: dict[str, Any]) -> dict[int, float] | None:
+    """{l: relative scale} of the verdict's block from analysis_dir/embeddings.npz (None when
+    the rows carry ``relative_scale`` or the file is missing)."""
+    rows = model_rows(summary)
+    path = Path(analysis_dir) / "embeddings.npz"
+    if any("relative_scale" in r for r in rows) or not path.exists():
+        return None
+    data = np.load(path)
+    block = model_block(summary)
+    return relative_scales({int(r["l"]): data[f"block{block}_l{int(r['l'])}_raw"] for r in rows
+                            if f"block{block}_l{int(r['l'])}_raw" in data.files})
+
+
+def _verdict(analysis: Analysis, summary: dict[str, Any], run_dir: str | None) -> Verdict:
+    return run_verdict(summary, model_rows(analysis.summary, analysis.table),
+                       verdict_scales(analysis.out_dir, analysis.summary), run_dir)
+
+
+def _pruned_verdict(run_dir: Path) -> Verdict | None:
+    from irrepscope.train.ownership import PRUNED_FROM_FILE
+
+    path = run_dir / PRUNED_FROM_FILE
+    return pruned_verdict(json.loads(path.read_text())) if path.exists() else None
 
 
 def _sh_orders_text(summary: dict[str, Any]) -> str:
@@ -219,7 +205,13 @@ def run_document(analysis: Analysis) -> list[Block]:
     s = analysis.summary
     config_text = (analysis.run_dir / "config.yaml").read_text() if (
         analysis.run_dir / "config.yaml").exists() else json.dumps(analysis.config.to_dict())
+    verdict = _verdict(analysis, s, str(analysis.run_dir))
+    pruned = _pruned_verdict(analysis.run_dir)
+    if pruned is not None:
+        pruned.extend(verdict)
+        verdict = pruned
     doc: list[Block] = [("h1", f"irrepscope analysis: {analysis.run_dir.name}"),
+                        ("verdict", verdict),
                         ("p", f"Run directory: {analysis.run_dir}. L={s['orders']}"
                               f"{_sh_orders_text(s)}, "
                               f"h={s['hidden']}; analysed the {s['num_test']} test molecules "
@@ -230,10 +222,12 @@ def run_document(analysis: Analysis) -> list[Block]:
                         ("p", BASELINE_EXPLAINED), *_targets_block(s)]
     warning = baseline_warning(s)
     if warning:
-        doc.insert(1, ("warn", warning))
+        doc.insert(2, ("warn", warning))
     figs = analysis.figures
     if "learning_curve" in figs:
         doc.append(("img", figs["learning_curve"], "Learning curve from metrics.csv"))
+    if "irreps_over_training" in figs:
+        doc.append(("img", figs["irreps_over_training"], OVER_TRAINING_CAPTION))
     doc += _analysis_blocks(analysis)
     doc.append(("img", figs["tensor_product_paths"],
                 "Tensor-product paths: which input and spherical-harmonic orders feed which "
@@ -245,20 +239,32 @@ def run_document(analysis: Analysis) -> list[Block]:
 
 def _pruned_from_blocks(run_dir: Path) -> list[Block]:
     """The prune report of a run made by `irrepscope prune` (none for other runs)."""
-    from irrepscope.pruning.report import REPORT_FILE
+    from irrepscope.train.ownership import PRUNE_REPORT_FILE
 
-    path = run_dir / REPORT_FILE
+    path = run_dir / PRUNE_REPORT_FILE
     if not path.exists():
         return []
     return [("h2", "Pruned from another run (prune_report.md)"), ("pre", path.read_text())]
 
 
-def features_document(analysis: Analysis) -> list[Block]:
-    """The document of an analysed features file (``irrepscope.analysis.features``)."""
+def features_document(analysis: Analysis, numbers: dict[str, Any] | None = None
+                      ) -> list[Block]:
+    """The document of an analysed features file (``irrepscope.analysis.features``);
+    ``numbers``: the errors and baseline the verdict states (default: the file's predictions,
+    no baseline)."""
     s = analysis.summary
     layers = ", ".join(f"{b}: {s['layer_names'][b]} ({s['layer_irreps'][b]})"
                        for b in s["blocks"])
+    if numbers is None:
+        errors = analysis.embeddings.energy_pred - analysis.embeddings.energy_true
+        numbers = {"test_mse": float(np.mean(errors ** 2)) if np.isfinite(errors).all()
+                   else None,
+                   "baseline_missing": "a features file has no element counts to fit it on",
+                   "error_name": "MSE of the file's predictions",
+                   "error_unit": "(target unit)²",
+                   "ablation_molecules": s.get("ablation_molecules")}
     return [("h1", f"irrepscope analysis: {analysis.run_dir.name}"),
+            ("verdict", _verdict(analysis, numbers, None)),
             ("p", f"Features of {s['num_test']} molecules from {analysis.run_dir}; layers "
                   f"{layers}."),
             *_analysis_blocks(analysis), ("h2", "Notes"), ("ul", analysis.notes)]
@@ -281,11 +287,11 @@ def model_document(analysis: Analysis) -> list[Block]:
             ["composition baseline MSE (eV²)", _fmt(_number(s["baseline_test_mse"]))],
             ["MSE / baseline MSE", _fmt(baseline_ratio(s))],
             ["molecules", s["num_test"]]]
-    doc = features_document(analysis)
-    doc[2:2] = [("h2", "Metrics"), ("table", ["quantity", "value"], rows),
+    doc = features_document(analysis, {**s, "error_name": "MSE on the given molecules"})
+    doc[3:3] = [("h2", "Metrics"), ("table", ["quantity", "value"], rows),
                 ("p", MODEL_BASELINE_EXPLAINED)]
     if baseline_ratio(s) >= 1.0:
-        doc.insert(1, ("warn", f"this model is worse than counting atoms on these molecules: "
+        doc.insert(2, ("warn", f"this model is worse than counting atoms on these molecules: "
                                f"its MSE {_fmt(_number(s['test_mse']))} eV² is not below the "
                                f"composition baseline's {_fmt(_number(s['baseline_test_mse']))} "
                                f"eV², so its irrep analysis describes a model that has not "
@@ -299,6 +305,28 @@ def analyze_run(run_dir: Path, blocks: list[int] | None = None, panel: str | Non
     analysis = analyse(Path(run_dir), blocks=blocks, panel=panel, progress=progress)
     return write_report(run_document(analysis), analysis.out_dir,
                   f"irrepscope analysis: {analysis.run_dir.name}")
+
+
+def _over_training_blocks(names: Sequence[str], summaries: Sequence[dict[str, Any]],
+                          out: Path) -> list[Block]:
+    """'Use of each l over training' figures of the runs that tracked it."""
+    from irrepscope.analysis import figures
+    from irrepscope.train.run_records import TRACKING_FILE
+
+    doc: list[Block] = []
+    for name, s in zip(names, summaries, strict=True):
+        path = Path(s["run_dir"]) / TRACKING_FILE
+        if path.exists():
+            fig = figures.figure_irreps_over_training(path, out / f"over_training_{name}.png",
+                                                      f"{name}: use of each l over training")
+            doc.append(("img", fig, f"{name}: {OVER_TRAINING_CAPTION[0].lower()}"
+                                    f"{OVER_TRAINING_CAPTION[1:]}"))
+    untracked = [n for n, s in zip(names, summaries, strict=True)
+                 if not (Path(s["run_dir"]) / TRACKING_FILE).exists()]
+    if doc and untracked:
+        doc.append(("p", f"Not tracked over training (train.track_irreps unset): "
+                         f"{', '.join(untracked)}."))
+    return ([("h2", "Use of each l over training")] + doc) if doc else []
 
 
 def _load_summary(run_dir: Path, progress: bool) -> tuple[dict[str, Any], list[str]]:
@@ -345,8 +373,13 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
     util_rows = [{"run": name, **row} for name, s in zip(names, summaries, strict=True)
                  for row in s["table"] if row["block"] == s["last_block"]]
     groups = group_runs(names, summaries, [read_config_or_none(Path(r)) for r in run_dirs])
+    folders = [Path(s["run_dir"]) / "analysis" for s in summaries]
+    verdict = comparison_verdict(names, summaries, groups,
+                                 [verdict_scales(f, s) for f, s in zip(folders, summaries,
+                                                                        strict=True)])
     doc: list[Block] = [
         ("h1", "irrepscope comparison: " + ", ".join(names)),
+        ("verdict", verdict),
         *[("warn", text) for text in warnings],
         *side_by_side.initialisation_blocks(names, [Path(s["run_dir"]) for s in summaries]),
         ("h2", "Test error (Table 1 style)"),
@@ -357,8 +390,10 @@ def compare_runs(run_dirs: Sequence[Path], out: Path, progress: bool = True,
         ("h2", "Utilization per l (last block)"),
         _table_block(util_rows, ["run", *TABLE_COLUMNS]), ("p", COLUMNS_EXPLAINED),
         *side_by_side.side_by_side_blocks(names, summaries),
+        *_over_training_blocks(names, summaries, out),
         ("h2", "Embedding projections (last block, PHATE, coloured by NSPS)"),
         ("p", VIEWS_EXPLAINED),
+        *explorer_blocks(list(zip(names, folders, summaries, strict=True))),
     ]
     for name, s in zip(names, summaries, strict=True):
         analysis_dir = Path(s["run_dir"]) / "analysis"

@@ -9,52 +9,21 @@ columns of a block's output, summed over a molecule's atoms, averaged over molec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from irrepscope.model.irreps import columns_by_l, zero_orders
+from irrepscope.model.irreps import columns_by_l
 
-# Fewer molecules than this make a cross-validated R^2 noise (5 test molecules gave -5540).
-MIN_PROBE_ROWS = 30
+# The numbers a training run can record too live with the model (train/ may not import analysis).
+from irrepscope.model.usage import MIN_PROBE_ROWS, ablation, ridge_probe_r2, variance_share
 
-
-def variance_share(per_l: Mapping[int, np.ndarray]) -> dict[int, float]:
-    """{l: share of the total variance (sum over columns) carried by l's raw columns [n, d_l]};
-    0 for every l when the features do not vary at all (no l carries any variance)."""
-    var = {l: float(np.var(np.asarray(x, dtype=np.float64), axis=0).sum())
-           for l, x in per_l.items()}
-    total = sum(var.values())
-    return {l: (v / total if total > 0 else 0.0) for l, v in var.items()}
-
-
-def ridge_probe_r2(features: np.ndarray, target: np.ndarray, folds: int = 5,
-                   seed: int = 0) -> float:
-    """Out-of-fold R^2 of a standardized ridge regression (alpha by inner CV) of target [n].
-
-    Rows with a NaN target are left out; NaN if fewer than ``MIN_PROBE_ROWS`` usable rows remain
-    or the target is constant. Constant features give R^2 <= ~0.
-    """
-    from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import KFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    x = np.asarray(features, dtype=np.float64)
-    y = np.asarray(target, dtype=np.float64)
-    keep = np.isfinite(y)
-    x, y = x[keep], y[keep]
-    folds = min(folds, len(y) // 2)
-    if len(y) < MIN_PROBE_ROWS or folds < 2 or np.ptp(y) == 0 or x.shape[1] == 0:
-        return float("nan")
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-4, 4, 17)))
-    cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
-    pred = cross_val_predict(model, x, y, cv=cv)
-    return float(1.0 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
-
+__all__ = ["MIN_PROBE_ROWS", "ablation", "attribution_sums", "input_gradients",
+           "mean_abs_pair_difference", "neighbourhood_consistency", "ridge_probe_r2",
+           "variance_share"]
 
 def mean_abs_pair_difference(values: np.ndarray) -> float:
     """Exact mean |v_i - v_j| over all pairs i != j of values [n] (O(n log n) by sorting)."""
@@ -88,41 +57,6 @@ def neighbourhood_consistency(coords: np.ndarray | None, values: np.ndarray, k: 
     idx = idx[:, 1:]  # drop each point itself (ties at distance 0 may swap order; harmless)
     local = np.abs(vals[:, None] - vals[idx]).mean()
     return float(local / baseline)
-
-
-def _predict(model: torch.nn.Module, loader: Iterable[Any], hook: Any = None,
-             desc: str = "", progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted, true) energies [n] in eV over loader's batches."""
-    preds, trues = [], []
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
-            batch = batch.to(device)
-            preds.append(model(batch, feature_hook=hook).double().cpu())
-            trues.append(batch.y.reshape(-1).double().cpu())
-    return torch.cat(preds).numpy(), torch.cat(trues).numpy()
-
-
-def ablation(model: torch.nn.Module, loader: Iterable[Any], orders: Iterable[int],
-             progress: bool = True, baseline: float | None = None
-             ) -> tuple[float, dict[int, float]]:
-    """(test MSE in eV^2, {l: (MSE with l zeroed in every block - MSE) / MSE}).
-
-    ``baseline``: the unablated MSE over the same molecules when already known (saves a pass).
-    """
-    if baseline is None:
-        pred, true = _predict(model, loader, None, "ablation: baseline", progress)
-        baseline = float(np.mean((pred - true) ** 2))
-    base = baseline
-    out = {}
-    for l in orders:
-        def hook(index: int, x: torch.Tensor, irreps: Any, l: int = l) -> torch.Tensor:
-            return zero_orders(x, irreps, [l])
-
-        pred, true = _predict(model, loader, hook, f"ablation: zero l={l}", progress)
-        mse = float(np.mean((pred - true) ** 2))
-        out[l] = (mse - base) / base if base > 0 else float("nan")
-    return base, out
 
 
 def attribution_sums(x: torch.Tensor, grad: torch.Tensor | None,

@@ -18,19 +18,22 @@ _TARGETS = {
     "train-gpu": "irrepscope.bench.train_gpu",
     "demo": "irrepscope.bench.demo",
     "recipe": "irrepscope.bench.recipe",
+    "explorer": "irrepscope.bench.explorer",
+    "tracking": "irrepscope.bench.tracking",
 }
 
 
 # target -> options its ``run`` takes besides (quick, record)
 OPTIONS = {"sph": ("sizes", "sets", "compiled"), "train-gpu": ("graphs", "configs"),
-           "train-graphs": ("graphs", "configs", "scaling_configs")}
+           "train-graphs": ("graphs", "configs", "scaling_configs"), "explorer": ("run_dir",)}
 
 
 def run_benchmarks(target: str, quick: bool = False, record: Path | None = None,
                    **options: object) -> None:
     """Run one benchmark target (or all) and record the results in ``record`` when given.
 
-    'all' leaves out 'train-gpu' when no CUDA device is visible (and says so). ``options`` (see
+    'all' leaves out 'train-gpu' when no CUDA device is visible and 'explorer' when the demo
+    has not been trained into runs/demo (and says so). ``options`` (see
     ``OPTIONS``; None means the default) go to the one target that takes them.
     """
     given = {name: value for name, value in options.items() if value is not None}
@@ -42,6 +45,10 @@ def run_benchmarks(target: str, quick: bool = False, record: Path | None = None,
     if target == "all" and not torch.cuda.is_available():
         names.remove("train-gpu")
         print("bench all: no CUDA device visible, train-gpu left out", flush=True)
+    if target == "all" and not (Path("runs/demo/l03456_h16") / "best.ckpt").exists():
+        names.remove("explorer")
+        print("bench all: no trained demo run in runs/demo (irrepscope demo), explorer left out",
+              flush=True)
     for name in names:
         module = importlib.import_module(_TARGETS[name])
         module.run(quick=quick, record=record, **given)

@@ -4,41 +4,22 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import platform
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+# Shared with the other layers; imported from here by the benchmark modules.
+from irrepscope.tables import machine_description, markdown_table
+
+__all__ = ["HEADER", "load_average", "load_note", "machine_description", "markdown_table",
+           "median_time", "publish", "write_section"]
 
 HEADER = (
     "# Benchmarks\n\n"
     "Every table below was written by the command named above it (`irrepscope bench ...`);\n"
     "rerun that command to reproduce it. Sections are replaced independently.\n"
 )
-
-
-def machine_description() -> str:
-    """One line naming the CPU, core count, memory, GPU and library versions."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 2**20:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    threads = torch.get_num_threads()
-    return (f"{cpu}, {os.cpu_count()} cores{mem}, {gpu}; torch {torch.__version__}, "
-            f"{threads} torch thread{'' if threads == 1 else 's'}")
 
 
 def load_note(start: float, end: float) -> str:
@@ -92,13 +73,6 @@ def publish(body: str, record: Path | None, target: str, quick: bool, options: s
         command = " ".join(part for part in (f"irrepscope bench {target}",
                                              "--quick" if quick else "", options) if part)
         write_section(Path(record), (section or target) + suffix, command, body)
-
-
-def markdown_table(header: list[str], rows: list[list[object]]) -> str:
-    """A GitHub-flavoured Markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:

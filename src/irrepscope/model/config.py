@@ -170,3 +170,17 @@ def _check_float(name: str, value: Any) -> float:
     if not math.isfinite(value):
         raise ConfigError(f"model.{name} must be finite, got {value}")
     return value
+
+
+def model_config_of(config: Any) -> ModelConfig:
+    """The ModelConfig inside ``config``: a ModelConfig, a mapping, or an object with ``.model``."""
+    if isinstance(config, ModelConfig):
+        return config
+    if isinstance(config, Mapping):
+        return ModelConfig.from_dict(config)
+    inner = getattr(config, "model", None)
+    if inner is not None:
+        return model_config_of(inner)
+    raise ConfigError(
+        f"expected a ModelConfig or a run config with .model, got {type(config).__name__}"
+    )

@@ -13,7 +13,7 @@ when asked for, so energy-only models are unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +21,8 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from irrepscope.errors import ConfigError, DataError
-from irrepscope.model.config import ModelConfig
+from irrepscope.errors import DataError
+from irrepscope.model.config import ModelConfig, model_config_of
 from irrepscope.model.dtype import default_dtype
 from irrepscope.model.edge_layout import edge_layout
 from irrepscope.model.heads import TargetHeads
@@ -193,20 +193,6 @@ class EquivariantGNN(nn.Module):
         return ModelOutput(energy, kept, graphs, self.block_irreps)
 
 
-def model_config_of(config: Any) -> ModelConfig:
-    """The ModelConfig inside ``config``: a ModelConfig, a mapping, or an object with ``.model``."""
-    if isinstance(config, ModelConfig):
-        return config
-    if isinstance(config, Mapping):
-        return ModelConfig.from_dict(config)
-    inner = getattr(config, "model", None)
-    if inner is not None:
-        return model_config_of(inner)
-    raise ConfigError(
-        f"expected a ModelConfig or a run config with .model, got {type(config).__name__}"
-    )
-
-
 def build_model(config: Any, dtype: torch.dtype | None = None,
                 targets: Sequence[str] | None = None) -> EquivariantGNN:
     """Build the model of a ModelConfig / run config (weights from torch's current RNG state).
@@ -218,7 +204,7 @@ def build_model(config: Any, dtype: torch.dtype | None = None,
     pass it here rather than calling ``.double()`` afterwards: e3nn's Clebsch-Gordan constants
     are created in the build dtype, and upcasting float32 ones leaves ~1e-8 equivariance errors.
     """
-    from irrepscope.model.info import check_model_fits  # info counts from this module's blocks
+    from irrepscope.model.info import check_model_fits  # info counts the blocks this builds
 
     if targets is None:
         targets = list(getattr(getattr(config, "train", None), "targets", None) or ["energy"])

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from e3nn import o3
 
-from irrepscope.model.gnn import model_config_of
+from irrepscope.model.config import model_config_of
 from irrepscope.model.heads import TargetHeads
 from irrepscope.model.interaction import gated_irreps
 from irrepscope.model.irreps import hidden_irreps, sh_irreps

@@ -1,8 +1,9 @@
 """Which orders to prune: a list given by the user, or the rule on the utilization numbers.
 
 The rule (``--auto``): drop every hidden order l > 0 whose ``ablation_rel_mse`` is below the
-threshold (default ``AUTO_THRESHOLD`` = 0.5). ``ablation_rel_mse`` is (MSE with l zeroed in every
-block - MSE) / MSE, the ``ablation`` column of the utilization table: 0.5 means zeroing l costs
+threshold (default ``AUTO_THRESHOLD`` = 0.5, the reports' "depends on" rule of
+``analysis.verdict``). ``ablation_rel_mse`` is (MSE with l zeroed in every block - MSE) / MSE,
+the ``ablation`` column of the utilization table: 0.5 means zeroing l costs
 less than half the model's own MSE (docs/findings.md: at 0.1 nothing is dropped from models trained
 for a few epochs, where every order carries more than a tenth of the error). Zeroing l is exactly
 what pruning it from the hidden features does before fine-tuning, so the rule drops the orders
@@ -26,9 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from irrepscope.analysis.verdict import prune_threshold
 from irrepscope.errors import ConfigError
 
-AUTO_THRESHOLD = 0.5
+# The verdict's "depends on" rule, so `prune --auto` drops exactly the orders a report suggests.
+AUTO_THRESHOLD = prune_threshold()
 AUTO_MOLECULES = 1000
 SUMMARY_FILE = Path("analysis") / "summary.json"
 
@@ -70,7 +73,7 @@ def validation_numbers(model: torch.nn.Module, graphs: Sequence[Any], orders: Se
     ``max_molecules`` of ``graphs`` (the validation molecules), drawn with ``seed``."""
     from torch_geometric.loader import DataLoader
 
-    from irrepscope.analysis.utilization import ablation
+    from irrepscope.model.usage import ablation
 
     pick = np.arange(len(graphs))
     if len(pick) > max_molecules:

@@ -12,11 +12,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from irrepscope.bench.record import machine_description, markdown_table
+from irrepscope.tables import machine_description, markdown_table
 from irrepscope.train.ownership import PRUNE_REPORT_FILE as REPORT_FILE
 from irrepscope.train.ownership import PRUNED_FROM_FILE
 from irrepscope.train.run_records import atomic_write_text
 
+__all__ = ["HEADER", "PRUNED_FROM_FILE", "REPORT_FILE", "render", "summary_line", "table_rows",
+           "write_record"]
 HEADER = ["model", "SH orders", "hidden orders", "parameters", "message multiply-adds / batch (M)",
           "training mol/s", "inference mol/s", "test MSE (eV²)", "test MAE (eV)",
           "MSE / baseline"]
@@ -82,9 +84,13 @@ def _rule_text(record: dict[str, Any]) -> str:
 
 
 def render(record: dict[str, Any]) -> str:
-    """The Markdown text of ``prune_report.md``."""
+    """The Markdown text of ``prune_report.md`` (the verdict first)."""
+    from irrepscope.analysis.report_render import render_markdown
+    from irrepscope.analysis.verdict_compare import pruned_verdict
+
     parts = [
         "# Pruned run",
+        render_markdown([("verdict", pruned_verdict(record))], Path(".")).rstrip(),
         f"Source: {record['source_run']} ({record['source_checkpoint']} checkpoint).",
         _rule_text(record),
         markdown_table(HEADER, table_rows(record)),

@@ -32,7 +32,7 @@ from irrepscope.model.gnn import EquivariantGNN, build_model
 from irrepscope.model.prune import pruned_config, pruned_state_dict, unused_sh_orders
 from irrepscope.pruning.orders import AUTO_THRESHOLD, auto_drop
 from irrepscope.pruning.report import PRUNED_FROM_FILE, summary_line, write_record
-from irrepscope.train.baseline import BASELINE_FILE, run_baseline
+from irrepscope.train.baseline import BASELINE_FILE
 from irrepscope.train.config import RunConfig, config_differences, load_config
 from irrepscope.train.datamodule import SPLIT_FILE
 from irrepscope.train.module import evaluate
@@ -46,6 +46,7 @@ from irrepscope.train.run import (
     load_trained_checkpoint,
     read_run_config,
     read_test_metrics,
+    run_baseline,
     train,
     write_run_config,
 )

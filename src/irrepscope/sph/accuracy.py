@@ -233,7 +233,7 @@ def write_accuracy_report(out_dir: Path, num_vectors: int = 2000) -> list[Path]:
 
 
 def _markdown(result: AccuracyResult, num_vectors: int, png: str) -> str:
-    from irrepscope.bench.record import machine_description
+    from irrepscope.tables import machine_description
 
     stats, notes = result.stats, result.notes
     summary_rows, sentences = _summary(stats)
@@ -278,7 +278,7 @@ def _markdown(result: AccuracyResult, num_vectors: int, png: str) -> str:
 
 
 def _table(header: list[str], rows: list[list[object]]) -> str:
-    from irrepscope.bench.record import markdown_table
+    from irrepscope.tables import markdown_table
 
     return markdown_table(header, rows)
 

@@ -1,7 +1,7 @@
 """Triton emitter: writes ``_generated_triton.py``, fused forward and VJP kernels for any order set.
 
 The kernels are emitted from the same straight-line programs as the torch path
-(``codegen.forward_program`` / ``codegen.vjp_program``, built from ``symbolic``: shared powers of
+(``program.forward_program`` / ``program.vjp_program``, built from ``symbolic``: shared powers of
 w = x^2+z^2, Re/Im (z + i x)^m, one Horner chain per component). Each order present in the set
 is one compile-time branch (``OFF<l>``: its first output column, or -1 when absent), so ``[10]``
 compiles only order 10 and any set composes in one launch. The normalisation factor ``s`` is a
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from irrepscope.sph.codegen import Program, forward_program, vjp_program
+from irrepscope.sph.program import Program, forward_program, vjp_program
 from irrepscope.sph.symbolic import MAX_L
 
 TARGET = Path(__file__).with_name("_generated_triton.py")

@@ -119,21 +119,6 @@ def read_baseline(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def run_baseline(run_dir: Path, dataset: Any = None) -> dict[str, Any]:
-    """The baseline of a run: baseline.json, computed (and written) first if it is missing."""
-    summary = read_baseline(run_dir)
-    if summary is not None:
-        return summary
-    from irrepscope.train.run import load_run_dataset, load_run_split, read_run_config
-
-    config = read_run_config(run_dir)
-    dataset = load_run_dataset(run_dir, progress=False) if dataset is None else dataset
-    _, summary = composition_baseline(dataset, load_run_split(run_dir),
-                                      config.model.num_elements)
-    atomic_write_text(Path(run_dir) / BASELINE_FILE, json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
 def baseline_metrics(run_dir: Path) -> dict[str, Any]:
     """``baseline_{val,test}_{mse,mae}`` of a run (from baseline.json; empty if it has none)."""
     summary = read_baseline(run_dir) or {}

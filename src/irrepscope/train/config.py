@@ -43,7 +43,7 @@ PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "16-true", "bf16-mix
 RESUMABLE_KEYS = frozenset({
     "train.max_epochs", "train.accelerator", "train.devices", "train.strategy",
     "train.num_nodes", "train.progress_bar", "train.log_every_n_steps", "data.num_workers",
-    "data.data_dir",
+    "data.data_dir", "train.track_irreps", "train.track_irreps_molecules",
 })
 
 
@@ -107,7 +107,9 @@ class TrainConfig:
     (epochs); see ``irrepscope.train.schedules``. ``ema_decay``: null (off, the paper's) or a
     decay in (0, 1) for an exponential moving average of the weights (``train.ema``).
     ``targets``: loss weight of each trained target (``energy``, ``charges``, ``dipole``,
-    ``quadrupole``; see ``train.targets``), default energy only.
+    ``quadrupole``; see ``train.targets``), default energy only. ``track_irreps``: null (off)
+    or N, record each order's use every N epochs on ``track_irreps_molecules`` validation
+    molecules (``train.irrep_tracking``).
     """
 
     max_epochs: int = 100
@@ -135,6 +137,8 @@ class TrainConfig:
     plateau_patience: int = 5
     ema_decay: float | None = None
     targets: dict[str, float] = field(default_factory=lambda: {"energy": 1.0})
+    track_irreps: int | None = None
+    track_irreps_molecules: int = 256
 
     def validate(self) -> TrainConfig:
         """Range checks beyond types; returns ``self``."""
@@ -169,6 +173,12 @@ class TrainConfig:
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"train.ema_decay must be in (0, 1) (e.g. 0.99), or null to turn "
                               f"the weight average off; got {self.ema_decay}")
+        if self.track_irreps is not None and self.track_irreps < 1:
+            raise ConfigError(f"train.track_irreps must be a number of epochs >= 1 (record every "
+                              f"N epochs), or null to turn it off; got {self.track_irreps}")
+        if self.track_irreps_molecules < 2:
+            raise ConfigError(f"train.track_irreps_molecules must be >= 2 validation molecules "
+                              f"(probes need 30), got {self.track_irreps_molecules}")
         for name in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
             value = getattr(self, name)
             if value <= 0 or (isinstance(value, float) and value > 1.0):

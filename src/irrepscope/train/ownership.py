@@ -23,6 +23,7 @@ from pathlib import Path
 
 from irrepscope.errors import ConfigError, IrrepscopeError, RunDirError
 from irrepscope.train.config import RESUMABLE_KEYS, RunConfig, config_differences, load_config
+from irrepscope.train.run_records import METRICS_FILE, TRACKING_FILE
 
 CONFIG_FILE = "config.yaml"
 VERSIONS_FILE = "versions.json"
@@ -30,9 +31,9 @@ TEST_METRICS_FILE = "test_metrics.json"
 PRUNED_FROM_FILE = "pruned_from.json"  # written by `irrepscope prune` (irrepscope.pruning)
 PRUNE_REPORT_FILE = "prune_report.md"
 # Everything a run command writes into a run directory (files and folders).
-RUN_FILES = (CONFIG_FILE, "split.npz", "metrics.csv", "last.ckpt", "best.ckpt", VERSIONS_FILE,
+RUN_FILES = (CONFIG_FILE, "split.npz", METRICS_FILE, "last.ckpt", "best.ckpt", VERSIONS_FILE,
              "baseline.json", "targets.json", "init_from.json", TEST_METRICS_FILE,
-             PRUNED_FROM_FILE, PRUNE_REPORT_FILE, "logs", "logs_tb", "analysis")
+             PRUNED_FROM_FILE, PRUNE_REPORT_FILE, TRACKING_FILE, "logs", "logs_tb", "analysis")
 
 
 REQUEUE_CHECKPOINTS = "hpc_ckpt_*.ckpt"  # Lightning's SLURM requeue checkpoints

@@ -12,6 +12,9 @@ Run directory layout (everything needed to reproduce and analyse a run)::
     targets.json       (runs with charges/dipole/quadrupole targets) loss scales and baselines
     test_metrics.json  test MSE/MAE of best.ckpt beside the baseline's, epoch, parameters, time
     logs/              Lightning's CSVLogger (per-step loss), TensorBoard when enabled
+    pruned_from.json   (runs made by `irrepscope prune`) the source run, dropped orders, numbers
+    prune_report.md    (runs made by `irrepscope prune`) the pruned run's report
+    irreps_over_training.csv  (train.track_irreps) use of each l per block over the epochs
 """
 
 from __future__ import annotations
@@ -39,12 +42,20 @@ from irrepscope.data.splits import Split, load_split
 from irrepscope.errors import RunDirError
 from irrepscope.model.gnn import EquivariantGNN, build_model
 from irrepscope.model.info import check_model_fits
-from irrepscope.train.baseline import CompositionBaseline, baseline_metrics, format_run_summary
+from irrepscope.train.baseline import (
+    BASELINE_FILE,
+    CompositionBaseline,
+    baseline_metrics,
+    composition_baseline,
+    format_run_summary,
+    read_baseline,
+)
 from irrepscope.train.callbacks import RunDirCallback
 from irrepscope.train.config import RunConfig, load_config
 from irrepscope.train.datamodule import SPLIT_FILE, QM9DataModule, cached_dataset
 from irrepscope.train.ema import WeightAverage
 from irrepscope.train.init_from import apply_init, init_for_run, read_init_record
+from irrepscope.train.irrep_tracking import tracker_for
 from irrepscope.train.module import EnergyModule, model_state_dict
 from irrepscope.train.ownership import (
     CONFIG_FILE,
@@ -146,7 +157,7 @@ def make_trainer(config: RunConfig, run_dir: Path, callbacks: Sequence[L.Callbac
         callbacks=[StopAtBatchEnd(), CompositionBaseline(run_dir), TargetBaselines(run_dir),
                    RunDirCallback(run_dir),
                    *([WeightAverage(t.ema_decay)] if t.ema_decay is not None else []),
-                   *callbacks],
+                   *tracker_for(config), *callbacks],
     )
 
 
@@ -312,6 +323,20 @@ def load_run_split(run_dir: str | Path) -> Split:
 def load_run_dataset(run_dir: str | Path, progress: bool = True) -> Any:
     """The data set (``MoleculeGraphs``) a run was trained on, as its config.yaml describes."""
     return cached_dataset(read_run_config(run_dir), progress=progress)
+
+
+def run_baseline(run_dir: str | Path, dataset: Any = None) -> dict[str, Any]:
+    """The composition baseline of a run: baseline.json, computed (and written) first if it is
+    missing (``dataset``: the run's data set when already loaded)."""
+    summary = read_baseline(Path(run_dir))
+    if summary is not None:
+        return summary
+    config = read_run_config(run_dir)
+    dataset = load_run_dataset(run_dir, progress=False) if dataset is None else dataset
+    _, summary = composition_baseline(dataset, load_run_split(run_dir),
+                                      config.model.num_elements)
+    atomic_write_text(Path(run_dir) / BASELINE_FILE, json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def sweep(configs: Sequence[str | Path], overrides: Iterable[str] = (),

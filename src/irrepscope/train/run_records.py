@@ -7,11 +7,13 @@ Each epoch, rank 0 commits in this order:
    written to ``.last.ckpt.<pid>.tmp`` and flushed to disk;
 2. that file is renamed onto ``last.ckpt``: the commit point of the epoch;
 3. ``best.ckpt`` gets the same bytes (temporary file, rename) when val_mse improved;
-4. ``metrics.csv`` is rewritten from the record (temporary file, rename).
+4. ``metrics.csv`` is rewritten from the record (temporary file, rename), and so is
+   ``irreps_over_training.csv`` from the irrep tracker's rows when the run tracks irreps
+   (``train.irrep_tracking``; its rows travel in the same checkpoint).
 
 A kill before step 2 leaves the previous epoch committed, and ``--resume`` trains the epoch
 again; a kill after it leaves ``best.ckpt``/``metrics.csv`` behind ``last.ckpt``, and
-``repair_run_dir`` (run by ``--resume`` before training) rewrites both from last.ckpt's record.
+``repair_run_dir`` (run by ``--resume`` before training) rewrites them from last.ckpt's record.
 Leftover temporary files (``irrepscope.files``) are deleted on resume. ``load_checkpoint`` is
 the one reader of checkpoints: a missing, truncated, overwritten (checksum) or refused (holds
 objects other than tensors and plain data) file gives one ``RunDirError`` naming it.
@@ -46,6 +48,12 @@ METRIC_COLUMNS = ("epoch", "step", "train_mse", "train_mae", "train_mae_mev", "v
 TARGET_COLUMN = re.compile(r"(train|val)_(loss|(charges|dipole|quadrupole)_\w+)$")
 CHECKSUM_KEY = "irrepscope_sha256"
 RECORD_KEY = "RunDirCallback"  # the callback's state key in checkpoint["callbacks"]
+TRACKING_FILE = "irreps_over_training.csv"
+TRACKING_KEY = "IrrepTracker"  # the irrep tracker's state key in checkpoint["callbacks"]
+INTEGER_COLUMNS = frozenset({"epoch", "step", "epochs_trained", "block", "l", "molecules",
+                             "ablation_molecules"})
+TRACKING_COLUMNS = ("epochs_trained", "block", "l", "variance_share", "probe_r2_energy",
+                    "ablation_rel_mse", "molecules", "ablation_molecules", "seconds")
 
 
 # --- metrics.csv -----------------------------------------------------------------------------
@@ -59,8 +67,12 @@ def metric_columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
 
 def metrics_text(rows: list[dict[str, Any]]) -> str:
     """CSV text of ``rows`` (dicts keyed by ``metric_columns``; floats written exactly)."""
+    return rows_text(rows, metric_columns(rows))
+
+
+def rows_text(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    """CSV text of ``rows`` in ``columns`` (floats written exactly, None as empty)."""
     buffer = io.StringIO()
-    columns = metric_columns(rows)
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore",
                             lineterminator="\n")
     writer.writeheader()
@@ -75,7 +87,8 @@ def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Rows of a ``metrics.csv`` (numbers as floats, ``epoch``/``step`` as ints)."""
+    """Rows of a ``metrics.csv`` or ``irreps_over_training.csv`` (numbers as floats, counts and
+    indices in ``INTEGER_COLUMNS`` as ints)."""
     if not path.exists():
         return []
     with path.open(newline="") as handle:
@@ -86,7 +99,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
         for key, value in row.items():
             if value in ("", None):
                 parsed[key] = None
-            elif key in ("epoch", "step"):
+            elif key in INTEGER_COLUMNS:
                 parsed[key] = int(value)
             else:
                 parsed[key] = float(value)
@@ -203,6 +216,26 @@ def commit_epoch(run_dir: Path, checkpoint: dict[str, Any], improved: bool,
     if improved:
         atomic_write_bytes(run_dir / "best.ckpt", data)
     write_metrics(run_dir / METRICS_FILE, rows)
+    write_tracking(run_dir, checkpoint)
+
+
+def tracking_text(checkpoint: Mapping[str, Any]) -> str | None:
+    """CSV text of the irrep tracker's rows in ``checkpoint`` (None: the run tracks nothing)."""
+    state = (checkpoint.get("callbacks") or {}).get(TRACKING_KEY)
+    if not state:
+        return None
+    return rows_text(list(state.get("rows") or []), TRACKING_COLUMNS)
+
+
+def write_tracking(run_dir: Path, checkpoint: Mapping[str, Any]) -> bool:
+    """Rewrite ``irreps_over_training.csv`` from ``checkpoint`` when it differs; returns whether
+    the file was written."""
+    text = tracking_text(checkpoint)
+    path = run_dir / TRACKING_FILE
+    if text is None or (path.exists() and path.read_text() == text):
+        return False
+    atomic_write_text(path, text)
+    return True
 
 
 def repair_run_dir(run_dir: Path, source: Path, checkpoint: dict[str, Any]) -> list[str]:
@@ -220,6 +253,8 @@ def repair_run_dir(run_dir: Path, source: Path, checkpoint: dict[str, Any]) -> l
         if not metrics.exists() or metrics.read_text() != text:
             atomic_write_text(metrics, text)
             done.append(f"rewrote {METRICS_FILE} from {source.name} ({len(rows)} epochs)")
+    if write_tracking(run_dir, checkpoint):
+        done.append(f"rewrote {TRACKING_FILE} from {source.name}")
     best, last = run_dir / "best.ckpt", run_dir / "last.ckpt"
     epoch, best_epoch = checkpoint.get("epoch"), record.get("best_epoch")
     if source.name == "best.ckpt":  # last.ckpt is damaged: the run continues from best
