@@ -49,14 +49,19 @@ def test_run_verdict_states_each_rule_with_its_number() -> None:
     verdict = v.run_verdict(SUMMARY, rows, {0: 1.0, 3: 0.5, 4: 0.4, 5: 0.2, 6: 2e-4}, "runs/x")
     text = "\n".join(verdict.sentences)
     assert verdict.sentences[0].startswith("Test MSE 0.129 eV² is 0.106× the composition "
-                                           "baseline's 1.22 eV²")
+                                           "baseline's 1.22 eV² (least squares on element "
+                                           "counts, same split)")
+    in_sample = v.run_verdict({**SUMMARY, "baseline_scope": "fitted on these molecules"}, rows,
+                              {}, None)
+    assert "(least squares on element counts, fitted on these molecules)" in (
+        in_sample.sentences[0])
     assert not verdict.warning
     assert ("The model depends most on l=3: zeroing it in every block multiplies the MSE by 36, "
             "on 128 test molecules; it also depends on l=0 (×12), l=4 (×2.2)") in text
     assert "Zeroing l=6 (×1.05), l=5 (×1.3) cost less than ×1.5" in text
     assert "Switched off: l=6 (2.0e-04× l=0's RMS)" in text
     assert ("Energy information is carried by l=0 (R² 0.93), l=3 (R² 0.61), not by l=4 (R² 0.2), "
-            "l=5 (R² 0.1), l=6 (R² 0.02)") in text
+            "l=5 (R² 0.1), l=6 (R² 0.02, near-zero features)") in text
     assert "The energy probe of" not in text  # l=6 is switched off but carries nothing anyway
     assert "50,000 of 200,000 parameters (25%) and 1 M of 4 M message multiply-adds" in text
     assert verdict.commands == ["irrepscope prune runs/x --drop 5,6 --epochs 1 --out "

@@ -47,6 +47,10 @@ def test_trained_model_through_the_cli(request, field_xyz, tmp_path, fixture, la
     text = (out / "report.md").read_text()
     assert all(name in text for name in layers) and "composition baseline MAE" in text
     assert "holds scalars only" in text  # the last layer is shown, not used for the columns
+    verdict = text.split("## Verdict")[1].split("\n## ")[0]  # the verdict opens the report
+    assert text.index("## Verdict") < text.index("## Metrics")
+    assert "(least squares on element counts, fitted on these molecules)" in verdict
+    assert "depends" in verdict or "barely uses" in verdict  # ablation numbers were stated
     rows = _rows(out)
     chosen = [row for row in rows if row["block"] == model_block]
     assert [row["l"] for row in chosen] == ["0", "1", "2"]

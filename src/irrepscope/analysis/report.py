@@ -287,7 +287,8 @@ def model_document(analysis: Analysis) -> list[Block]:
             ["composition baseline MSE (eV²)", _fmt(_number(s["baseline_test_mse"]))],
             ["MSE / baseline MSE", _fmt(baseline_ratio(s))],
             ["molecules", s["num_test"]]]
-    doc = features_document(analysis, {**s, "error_name": "MSE on the given molecules"})
+    doc = features_document(analysis, {**s, "error_name": "MSE on the given molecules",
+                                           "baseline_scope": "fitted on these molecules"})
     doc[3:3] = [("h2", "Metrics"), ("table", ["quantity", "value"], rows),
                 ("p", MODEL_BASELINE_EXPLAINED)]
     if baseline_ratio(s) >= 1.0:

@@ -170,16 +170,15 @@ def error_sentences(summary: Mapping[str, Any], verdict: Verdict) -> None:
         verdict.unknown.append(f"Whether the model beats counting atoms is not known: {why}.")
         return
     ratio = mse / base
+    stated = (f"{name} {fmt(mse)} {unit} is {fmt(ratio)}× the composition baseline's "
+              f"{fmt(base)} {unit} (least squares on element counts, "
+              f"{summary.get('baseline_scope', 'same split')})")
     if ratio < 1.0:
-        verdict.sentences.append(
-            f"{name} {fmt(mse)} {unit} is {fmt(ratio)}× the composition baseline's {fmt(base)} "
-            f"{unit} (least squares on element counts, same split): the model beats counting "
-            f"atoms.")
+        verdict.sentences.append(f"{stated}: the model beats counting atoms.")
     else:
         verdict.warning = True
         verdict.sentences.append(
-            f"{name} {fmt(mse)} {unit} is {fmt(ratio)}× the composition baseline's {fmt(base)} "
-            f"{unit}: the model does not beat counting atoms, so the numbers below describe a "
+            f"{stated}: the model does not beat counting atoms, so the numbers below describe a "
             f"model that has learned less than its molecular formula.")
 
 
@@ -230,7 +229,8 @@ def probe_sentences(rows: Sequence[Mapping[str, Any]], verdict: Verdict,
         informative = sorted((l for l in known if carries_information(known[l])),
                              key=lambda l: -known[l])
         little = sorted(l for l in known if l not in informative)
-        r2 = {l: f"R² {fmt(known[l])}" for l in known}
+        r2 = {l: f"R² {fmt(known[l])}" + (", near-zero features" if l in switched_off else "")
+              for l in known}
         if informative:
             text = (f"{what[0].upper()}{what[1:]} information is carried by "
                     f"{_listed([(l, r2[l]) for l in informative])}")
