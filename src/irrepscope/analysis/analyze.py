@@ -29,9 +29,9 @@ from irrepscope.analysis.embeddings import (
 from irrepscope.analysis.nsps import NSPSScores, nsps_scores
 from irrepscope.analysis.projection import Projection, phate_projection
 from irrepscope.analysis.verdict import (
-    SWITCHED_OFF_RELATIVE_SCALE,
     is_switched_off,
     relative_scales,
+    switched_off_notes,
 )
 from irrepscope.errors import ConfigError, IrrepscopeError, RunDirError
 from irrepscope.files import atomic_output, atomic_write_text
@@ -200,22 +200,6 @@ def _model_numbers(table: list[dict[str, Any]], last: int, orders: list[int],
             row["grad_x_input_share"] = (g["grad_x_input"] / total_gxi
                                          if total_gxi > 0 else float("nan"))
     return mse
-
-
-def switched_off_notes(table: list[dict[str, Any]]) -> list[str]:
-    """One note per block with switched-off orders (``analysis.verdict``): their scales, and that
-    their probe numbers are computed on near-zero features."""
-    notes = []
-    for block in sorted({row["block"] for row in table}):
-        off = [row for row in table if row["block"] == block and row["switched_off"]]
-        if off:
-            orders = ", ".join(f"l={row['l']}" for row in off)
-            scales = ", ".join(f"{row['relative_scale']:.2g}" for row in off)
-            notes.append(f"Block {block}: {orders} switched off (features' RMS {scales} times "
-                         f"the l=0 features', below {SWITCHED_OFF_RELATIVE_SCALE:g}); probe R² "
-                         f"and NSPS numbers of {'this order' if len(off) == 1 else 'these orders'}"
-                         f" are computed on near-zero features and say nothing about the model.")
-    return notes
 
 
 def analyse_embeddings(emb: RunEmbeddings, out_dir: Path, seed: int, label: str,

@@ -316,3 +316,19 @@ def suggestion_sentences(rows: Sequence[Mapping[str, Any]], savings: Mapping[str
                "shows in the pruned run's report (error before fine-tuning).")
     verdict.commands.append(f"irrepscope prune {run_dir} --drop {','.join(map(str, drop))} "
                             f"--epochs 1 --out {run_dir.rstrip('/')}_pruned")
+
+
+def switched_off_notes(table: list[dict[str, Any]]) -> list[str]:
+    """One note per block with switched-off orders (``analysis.verdict``): their scales, and that
+    their probe numbers are computed on near-zero features."""
+    notes = []
+    for block in sorted({row["block"] for row in table}):
+        off = [row for row in table if row["block"] == block and row["switched_off"]]
+        if off:
+            orders = ", ".join(f"l={row['l']}" for row in off)
+            scales = ", ".join(f"{row['relative_scale']:.2g}" for row in off)
+            notes.append(f"Block {block}: {orders} switched off (features' RMS {scales} times "
+                         f"the l=0 features', below {SWITCHED_OFF_RELATIVE_SCALE:g}); probe R² "
+                         f"and NSPS numbers of {'this order' if len(off) == 1 else 'these orders'}"
+                         f" are computed on near-zero features and say nothing about the model.")
+    return notes
